@@ -1,0 +1,676 @@
+//! `UpgradeRequest<'a>`: a borrowed, validated view of a request head
+
+use std::borrow::Cow;
+use std::fmt;
+use std::mem::MaybeUninit;
+
+use crate::error::ProtocolError;
+
+/// Headers whose values may carry a credential; `Debug` prints them as `<redacted>`.
+const SECRET_HEADERS: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "sec-websocket-protocol",
+];
+
+/// Byte range into the request head, for the owned (deferred) form of the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    /// The range of `part`, which must be a sub-slice of `whole`.
+    fn of(whole: &[u8], part: &[u8]) -> Self {
+        let start = part.as_ptr() as usize - whole.as_ptr() as usize;
+        debug_assert!(start + part.len() <= whole.len());
+        // `Config` caps request heads at 1 MiB, so offsets fit in u32.
+        Span {
+            start: start as u32,
+            end: (start + part.len()) as u32,
+        }
+    }
+
+    fn get(self, raw: &[u8]) -> &[u8] {
+        raw.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+
+    fn get_str(self, raw: &[u8]) -> &str {
+        // Every span was cut from a `&str` or an ASCII token, so this never fails.
+        std::str::from_utf8(self.get(raw)).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeaderSpan {
+    name: Span,
+    value: Span,
+}
+
+/// Where the header index lives: httparse's array on the stack (closure path) or an
+/// owned list of spans (deferred path).
+#[derive(Clone, Copy)]
+enum Headers<'a> {
+    Parsed(&'a [httparse::Header<'a>]),
+    Spans {
+        raw: &'a [u8],
+        spans: &'a [HeaderSpan],
+    },
+}
+
+impl<'a> Headers<'a> {
+    fn len(&self) -> usize {
+        match self {
+            Headers::Parsed(h) => h.len(),
+            Headers::Spans { spans, .. } => spans.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<(&'a str, &'a [u8])> {
+        match *self {
+            Headers::Parsed(h) => h.get(i).map(|h| (h.name, trim_ows(h.value))),
+            Headers::Spans { raw, spans } => spans
+                .get(i)
+                .map(|s| (s.name.get_str(raw), trim_ows(s.value.get(raw)))),
+        }
+    }
+}
+
+/// The owned parts of a parsed request, for holding it across an async decision.
+#[derive(Debug, Clone)]
+pub(crate) struct OwnedIndex {
+    method: Span,
+    target: Span,
+    minor_version: u8,
+    headers: Vec<HeaderSpan>,
+    key: Option<Span>,
+}
+
+/// A parsed and validated HTTP/1.1 request head, borrowed from the received bytes
+///
+/// This is what the decision sees. Nothing is copied: every accessor returns a slice of
+/// the bytes the client sent. Header values are bytes (as in httparse); names compare
+/// ASCII-case-insensitively. `Debug` output redacts the query string and every header
+/// that can carry a credential (`Authorization`, `Cookie`, `Sec-WebSocket-Protocol`).
+///
+/// A request whose [`is_upgrade`](Self::is_upgrade) is true has passed every check of
+/// RFC 6455 §4.2.1: `GET`, HTTP/1.1, `Host`, `Upgrade: websocket`, `Connection: Upgrade`,
+/// a `Sec-WebSocket-Key` that is base64 of 16 bytes, `Sec-WebSocket-Version: 13`.
+#[derive(Clone, Copy)]
+pub struct UpgradeRequest<'a> {
+    method: &'a str,
+    target: &'a str,
+    minor_version: u8,
+    headers: Headers<'a>,
+    key: Option<&'a [u8]>,
+}
+
+/// Parse `head` (which ends with the empty line) and validate it.
+pub(crate) fn parse<'a>(
+    head: &'a [u8],
+    storage: &'a mut [MaybeUninit<httparse::Header<'a>>],
+) -> Result<UpgradeRequest<'a>, ProtocolError> {
+    let mut req = httparse::Request::new(&mut []);
+    let status = req
+        .parse_with_uninit_headers(head, storage)
+        .map_err(|e| match e {
+            httparse::Error::HeaderName | httparse::Error::HeaderValue => {
+                ProtocolError::MalformedHeader
+            }
+            httparse::Error::NewLine => ProtocolError::MalformedLineEnding,
+            httparse::Error::TooManyHeaders => ProtocolError::TooManyHeaders,
+            _ => ProtocolError::MalformedRequestLine,
+        })?;
+    // The scanner found the empty line; httparse must agree on where the head ends.
+    if status != httparse::Status::Complete(head.len()) {
+        return Err(ProtocolError::MalformedLineEnding);
+    }
+    let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version)
+    else {
+        return Err(ProtocolError::MalformedRequestLine);
+    };
+    let mut view = UpgradeRequest {
+        method,
+        target,
+        minor_version,
+        headers: Headers::Parsed(req.headers),
+        key: None,
+    };
+    view.key = view.validate()?;
+    Ok(view)
+}
+
+impl<'a> UpgradeRequest<'a> {
+    /// Record where everything is, relative to `head`, so the view can be rebuilt later
+    /// over an owned copy of the same bytes.
+    pub(crate) fn index(&self, head: &[u8]) -> OwnedIndex {
+        OwnedIndex {
+            method: Span::of(head, self.method.as_bytes()),
+            target: Span::of(head, self.target.as_bytes()),
+            minor_version: self.minor_version,
+            headers: self
+                .headers()
+                .map(|(name, value)| HeaderSpan {
+                    name: Span::of(head, name.as_bytes()),
+                    value: Span::of(head, value),
+                })
+                .collect(),
+            key: self.key.map(|k| Span::of(head, k)),
+        }
+    }
+
+    /// Rebuild the view over `head`, the same bytes `index` was taken from.
+    pub(crate) fn from_index(head: &'a [u8], index: &'a OwnedIndex) -> Self {
+        UpgradeRequest {
+            method: index.method.get_str(head),
+            target: index.target.get_str(head),
+            minor_version: index.minor_version,
+            headers: Headers::Spans {
+                raw: head,
+                spans: &index.headers,
+            },
+            key: index.key.map(|k| k.get(head)),
+        }
+    }
+
+    /// RFC 9112 §3.2 for every request, RFC 6455 §4.2.1 for WebSocket upgrades.
+    /// Returns the key of a valid upgrade, `None` for a plain HTTP request.
+    fn validate(&self) -> Result<Option<&'a [u8]>, ProtocolError> {
+        let mut hosts = 0usize;
+        let mut upgrade_websocket = false;
+        let mut connection_upgrade = false;
+        let mut keys = 0usize;
+        let mut key: &[u8] = &[];
+        let mut versions = 0usize;
+        let mut version_13 = false;
+        let mut body = false;
+        for (name, value) in self.headers() {
+            let is = |n: &str| name.eq_ignore_ascii_case(n);
+            if is("host") {
+                hosts += 1;
+            } else if is("upgrade") {
+                upgrade_websocket |= list_contains(value, "websocket");
+            } else if is("connection") {
+                connection_upgrade |= list_contains(value, "upgrade");
+            } else if is("sec-websocket-key") {
+                keys += 1;
+                key = value;
+            } else if is("sec-websocket-version") {
+                versions += 1;
+                version_13 = value == b"13";
+            } else if is("content-length") {
+                body |= value != b"0";
+            } else if is("transfer-encoding") {
+                body = true;
+            }
+        }
+        if hosts > 1 {
+            return Err(ProtocolError::DuplicateHost);
+        }
+        if hosts == 0 && self.minor_version >= 1 {
+            return Err(ProtocolError::MissingHost);
+        }
+        if !upgrade_websocket {
+            return Ok(None);
+        }
+        if self.method != "GET" {
+            return Err(ProtocolError::MethodNotAllowed);
+        }
+        if self.minor_version == 0 {
+            return Err(ProtocolError::UnsupportedHttpVersion);
+        }
+        if !self.path().starts_with('/') {
+            return Err(ProtocolError::MalformedRequestLine);
+        }
+        if !connection_upgrade {
+            return Err(ProtocolError::MissingConnectionUpgrade);
+        }
+        if versions != 1 || !version_13 {
+            return Err(ProtocolError::UnsupportedVersion);
+        }
+        if keys != 1 {
+            return Err(ProtocolError::MissingKey);
+        }
+        if !is_valid_key(key) {
+            return Err(ProtocolError::InvalidKey);
+        }
+        if body {
+            return Err(ProtocolError::UnexpectedBody);
+        }
+        Ok(Some(key))
+    }
+
+    /// Whether this is a valid WebSocket upgrade; `false` for a plain HTTP request
+    /// (a page, a health check), which the decision may answer with any response
+    pub fn is_upgrade(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// The request method, e.g. `GET`
+    pub fn method(&self) -> &'a str {
+        self.method
+    }
+
+    /// The request target exactly as sent: path and query, e.g. `/chat?room=1`
+    ///
+    /// May hold a query-parameter credential: do not log it.
+    pub fn target(&self) -> &'a str {
+        self.target
+    }
+
+    /// The path of the target, without the query (`/chat`)
+    ///
+    /// For an absolute-form target (`http://host/chat`) this is the part after the
+    /// authority, `/` if there is none.
+    pub fn path(&self) -> &'a str {
+        let before_query = self.target.split('?').next().unwrap_or_default();
+        if before_query.starts_with('/') {
+            return before_query;
+        }
+        match before_query.find("://") {
+            Some(i) => {
+                let after_scheme = &before_query[i + 3..];
+                after_scheme.find('/').map_or("/", |j| &after_scheme[j..])
+            }
+            None => before_query,
+        }
+    }
+
+    /// The raw query string after `?`, not decoded
+    pub fn query(&self) -> Option<&'a str> {
+        self.target.split_once('?').map(|(_, q)| q)
+    }
+
+    /// The query's `name=value` pairs, percent-decoded (`+` is a space, as in
+    /// `URLSearchParams`; invalid UTF-8 after decoding is replaced by U+FFFD)
+    pub fn query_pairs(&self) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> + 'a {
+        query_pairs_raw(self.query().unwrap_or_default())
+            .map(|(name, value)| (decode_lossy(name), decode_lossy(value)))
+    }
+
+    /// The first value of query parameter `name`, percent-decoded
+    ///
+    /// ```
+    /// # let bytes = b"GET /ws?room=a%20b&x HTTP/1.1\r\nHost: h\r\n\r\n";
+    /// # let mut hs = wsgate::ServerHandshake::new(&wsgate::Config::default());
+    /// # let mut out = Vec::new();
+    /// hs.handle_input(bytes, &mut out, |req| {
+    ///     assert_eq!(req.query_param("room").as_deref(), Some("a b"));
+    ///     assert_eq!(req.query_param("x").as_deref(), Some(""));
+    ///     wsgate::Decision::<()>::reject(wsgate::Response::forbidden())
+    /// })
+    /// .unwrap();
+    /// ```
+    pub fn query_param(&self, name: &str) -> Option<Cow<'a, str>> {
+        query_pairs_raw(self.query()?)
+            .find(|(n, _)| percent_decode(n).as_ref() == name.as_bytes())
+            .map(|(_, value)| decode_lossy(value))
+    }
+
+    /// The HTTP minor version: 1 for HTTP/1.1, 0 for HTTP/1.0
+    pub fn http_minor_version(&self) -> u8 {
+        self.minor_version
+    }
+
+    /// Every header as `(name, value)`, in the order received; values are trimmed of
+    /// surrounding spaces and tabs
+    pub fn headers(&self) -> HeaderIter<'a> {
+        HeaderIter {
+            headers: self.headers,
+            next: 0,
+            name: None,
+        }
+    }
+
+    /// The value of the first header called `name` (ASCII case-insensitive)
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.header_all(name).next()
+    }
+
+    /// The values of every header called `name` (ASCII case-insensitive), in order
+    pub fn header_all<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + 'n
+    where
+        'a: 'n,
+    {
+        self.headers()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The `Host` header
+    pub fn host(&self) -> Option<&'a str> {
+        self.header("host")
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The `Origin` header (browsers always send it; compare it to allow-list origins)
+    pub fn origin(&self) -> Option<&'a str> {
+        self.header("origin")
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The `Sec-WebSocket-Key` of a valid upgrade
+    pub fn websocket_key(&self) -> Option<&'a str> {
+        self.key.and_then(|k| std::str::from_utf8(k).ok())
+    }
+
+    /// The subprotocols offered in `Sec-WebSocket-Protocol`, in order, across repeated
+    /// headers; both `a, b` (browsers) and `a,b` (Node ws) are understood
+    ///
+    /// This list can hold a credential (`access_token, <token>`): never accept the
+    /// token itself as the subprotocol, and do not log the list.
+    pub fn subprotocols(&self) -> ListItems<'a> {
+        ListItems::new(self.headers(), "sec-websocket-protocol")
+    }
+
+    /// Whether the client offered subprotocol `protocol` (case-sensitive, RFC 6455 §4.1)
+    pub fn offers_subprotocol(&self, protocol: &str) -> bool {
+        self.subprotocols().any(|p| p == protocol)
+    }
+
+    /// The extensions offered in `Sec-WebSocket-Extensions`, each with its parameters
+    /// as sent (`permessage-deflate; client_max_window_bits`)
+    pub fn extensions(&self) -> ListItems<'a> {
+        ListItems::new(self.headers(), "sec-websocket-extensions")
+    }
+
+    /// The cookies of every `Cookie` header as `(name, value)` (RFC 6265 §4.2.1;
+    /// surrounding double quotes are removed from values, pairs that are not UTF-8 or
+    /// lack `=` are skipped)
+    pub fn cookies(&self) -> Cookies<'a> {
+        Cookies {
+            headers: HeaderIter {
+                headers: self.headers,
+                next: 0,
+                name: Some("cookie"),
+            },
+            rest: &[],
+        }
+    }
+
+    /// The value of the first cookie called `name`
+    pub fn cookie(&self, name: &str) -> Option<&'a str> {
+        self.cookies().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+}
+
+impl fmt::Debug for UpgradeRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Redacted<'a>(HeaderIter<'a>);
+        impl fmt::Debug for Redacted<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut list = f.debug_list();
+                for (name, value) in self.0.clone() {
+                    if SECRET_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s)) {
+                        list.entry(&(name, "<redacted>"));
+                    } else {
+                        list.entry(&(name, String::from_utf8_lossy(value)));
+                    }
+                }
+                list.finish()
+            }
+        }
+        f.debug_struct("UpgradeRequest")
+            .field("method", &self.method)
+            .field("path", &self.path())
+            .field("query", &self.query().map(|_| "<redacted>"))
+            .field("is_upgrade", &self.is_upgrade())
+            .field("headers", &Redacted(self.headers()))
+            .finish()
+    }
+}
+
+/// Iterator over request headers as `(name, value)`
+#[derive(Clone)]
+pub struct HeaderIter<'a> {
+    headers: Headers<'a>,
+    next: usize,
+    /// Only headers with this (lowercase) name, if set.
+    name: Option<&'static str>,
+}
+
+impl<'a> Iterator for HeaderIter<'a> {
+    type Item = (&'a str, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.next < self.headers.len() {
+            let item = self.headers.get(self.next);
+            self.next += 1;
+            match (item, self.name) {
+                (Some((n, _)), Some(want)) if !n.eq_ignore_ascii_case(want) => continue,
+                _ => return item,
+            }
+        }
+        None
+    }
+}
+
+/// Items of a comma-separated header list, across repeated headers, trimmed, empty
+/// items skipped; commas inside double quotes do not split
+#[derive(Clone)]
+pub struct ListItems<'a> {
+    headers: HeaderIter<'a>,
+    rest: &'a [u8],
+}
+
+impl<'a> ListItems<'a> {
+    fn new(headers: HeaderIter<'a>, name: &'static str) -> Self {
+        ListItems {
+            headers: HeaderIter {
+                name: Some(name),
+                ..headers
+            },
+            rest: &[],
+        }
+    }
+}
+
+impl<'a> Iterator for ListItems<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        loop {
+            if self.rest.is_empty() {
+                self.rest = self.headers.next()?.1;
+            }
+            let (item, rest) = split_list_item(self.rest);
+            self.rest = rest;
+            let item = trim_ows(item);
+            if !item.is_empty() {
+                if let Ok(s) = std::str::from_utf8(item) {
+                    return Some(s);
+                }
+            }
+        }
+    }
+}
+
+/// Cookies of the `Cookie` headers as `(name, value)`
+#[derive(Clone)]
+pub struct Cookies<'a> {
+    headers: HeaderIter<'a>,
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Cookies<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.rest.is_empty() {
+                self.rest = self.headers.next()?.1;
+            }
+            let (pair, rest) = match memchr::memchr(b';', self.rest) {
+                Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
+                None => (self.rest, &[][..]),
+            };
+            self.rest = rest;
+            let Some(eq) = memchr::memchr(b'=', pair) else {
+                continue;
+            };
+            let name = trim_ows(&pair[..eq]);
+            let mut value = trim_ows(&pair[eq + 1..]);
+            if value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' {
+                value = &value[1..value.len() - 1];
+            }
+            if name.is_empty() {
+                continue;
+            }
+            if let (Ok(n), Ok(v)) = (std::str::from_utf8(name), std::str::from_utf8(value)) {
+                return Some((n, v));
+            }
+        }
+    }
+}
+
+/// Split off the first comma-separated item, honouring quoted strings.
+fn split_list_item(s: &[u8]) -> (&[u8], &[u8]) {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, &b) in s.iter().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b',' if !quoted => return (&s[..i], &s[i + 1..]),
+            _ => {}
+        }
+    }
+    (s, &[])
+}
+
+/// Whether the comma-separated list `value` holds `token` (ASCII case-insensitive).
+fn list_contains(value: &[u8], token: &str) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|item| trim_ows(item).eq_ignore_ascii_case(token.as_bytes()))
+}
+
+pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// RFC 6455 §4.1: the key is base64 of 16 bytes: 22 alphabet characters whose last
+/// one carries 4 zero bits, then `==`.
+fn is_valid_key(key: &[u8]) -> bool {
+    let [body @ .., b'=', b'='] = key else {
+        return false;
+    };
+    body.len() == 22
+        && body.iter().all(|&b| base64_value(b).is_some())
+        && base64_value(body[21]).is_some_and(|v| v & 0x0f == 0)
+}
+
+fn base64_value(b: u8) -> Option<u8> {
+    match b {
+        b'A'..=b'Z' => Some(b - b'A'),
+        b'a'..=b'z' => Some(b - b'a' + 26),
+        b'0'..=b'9' => Some(b - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    }
+}
+
+/// `a=1&b&c=` as raw `(name, value)` pairs; empty pieces skipped.
+pub(crate) fn query_pairs_raw(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+}
+
+/// `application/x-www-form-urlencoded` decoding: `%XX` and `+`. A `%` not followed
+/// by two hex digits stays as it is (WHATWG URL).
+pub(crate) fn percent_decode(s: &str) -> Cow<'_, [u8]> {
+    let bytes = s.as_bytes();
+    if !bytes.iter().any(|&b| b == b'%' || b == b'+') {
+        return Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (bytes.get(i + 1), bytes.get(i + 2)) {
+                (Some(&h), Some(&l)) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                    out.push(hex(h) << 4 | hex(l));
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+fn hex(b: u8) -> u8 {
+    match b {
+        b'0'..=b'9' => b - b'0',
+        b'a'..=b'f' => b - b'a' + 10,
+        _ => b - b'A' + 10,
+    }
+}
+
+fn decode_lossy(s: &str) -> Cow<'_, str> {
+    match percent_decode(s) {
+        Cow::Borrowed(_) => Cow::Borrowed(s),
+        Cow::Owned(v) => match String::from_utf8(v) {
+            Ok(s) => Cow::Owned(s),
+            Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        assert!(is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25jZR==")); // non-zero padding bits
+        assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ=")); // 15 bytes
+        assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ")); // no padding
+        assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25j*Q=="));
+        assert!(!is_valid_key(b"AAAAAAAAAAAAAAAAAAAAAAAAAA=="));
+        assert!(!is_valid_key(b""));
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(&*percent_decode("a%20b+c"), b"a b c");
+        assert_eq!(&*percent_decode("%2B%2b"), b"++");
+        assert_eq!(&*percent_decode("100%"), b"100%");
+        assert_eq!(&*percent_decode("%zz%4"), b"%zz%4");
+        assert_eq!(&*percent_decode("%ff"), b"\xff");
+        assert!(matches!(percent_decode("plain"), Cow::Borrowed(_)));
+        assert_eq!(decode_lossy("%ff"), "\u{fffd}");
+    }
+
+    #[test]
+    fn list_splitting() {
+        assert_eq!(
+            split_list_item(br#"a; p="x,y", b"#),
+            (&br#"a; p="x,y""#[..], &b" b"[..])
+        );
+        assert_eq!(
+            split_list_item(br#"a; p="x\",y", b"#),
+            (&br#"a; p="x\",y""#[..], &b" b"[..])
+        );
+        assert!(list_contains(b"keep-alive, Upgrade", "upgrade"));
+        assert!(!list_contains(b"keep-alive, Upgrades", "upgrade"));
+        assert_eq!(trim_ows(b" \t x y\t "), b"x y");
+    }
+}

@@ -1,0 +1,701 @@
+//! What the decision returns, and the bytes of the `101` or the rejection
+
+use std::borrow::Cow;
+use std::fmt;
+
+use base64::Engine as _;
+use sha1::{Digest, Sha1};
+
+use crate::error::{ProtocolError, UsageError};
+
+/// A header name or value the caller hands over: static text costs no allocation
+pub type HeaderText = Cow<'static, str>;
+
+/// The GUID of RFC 6455 §1.3, appended to the key before hashing
+const WEBSOCKET_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// Headers the `101` writes itself; a decision may not set them
+const RESERVED_ON_ACCEPT: [&str; 7] = [
+    "upgrade",
+    "connection",
+    "sec-websocket-accept",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "content-length",
+    "transfer-encoding",
+];
+
+/// Headers every rejection writes itself; a decision may not set them
+const RESERVED_ON_REJECT: [&str; 3] = ["connection", "content-length", "transfer-encoding"];
+
+/// The caller's verdict on a request
+///
+/// Returned by the closure given to
+/// [`ServerHandshake::handle_input`](crate::ServerHandshake::handle_input), or passed to
+/// [`PendingHandshake::decide`](crate::PendingHandshake::decide).
+#[derive(Debug)]
+pub enum Decision<U> {
+    /// Answer `101 Switching Protocols`; `U` is the caller's data for this connection
+    /// (the authenticated user, say), handed back in
+    /// [`Accepted`](crate::Accepted). Accepting a request that is not a WebSocket
+    /// upgrade answers `426 Upgrade Required` instead.
+    Accept(Accept<U>),
+    /// Answer with this response and close: a `401`, a `403`, or, for a plain HTTP
+    /// request, any response such as a `200` page
+    Reject(Response),
+}
+
+impl<U> Decision<U> {
+    /// Accept with `data`, no subprotocol and no extra headers
+    pub fn accept(data: U) -> Self {
+        Decision::Accept(Accept::new(data))
+    }
+
+    /// Answer with `response`
+    pub fn reject(response: Response) -> Self {
+        Decision::Reject(response)
+    }
+}
+
+impl<U> From<Accept<U>> for Decision<U> {
+    fn from(accept: Accept<U>) -> Self {
+        Decision::Accept(accept)
+    }
+}
+
+impl<U> From<Response> for Decision<U> {
+    fn from(response: Response) -> Self {
+        Decision::Reject(response)
+    }
+}
+
+/// An acceptance: the caller's data, an optional subprotocol, extra headers
+///
+/// ```
+/// use wsgate::Accept;
+/// let accept = Accept::new("alice").subprotocol("access_token").header("X-Served-By", "a");
+/// assert_eq!(accept.data(), &"alice");
+/// ```
+#[derive(Debug)]
+pub struct Accept<U> {
+    data: U,
+    subprotocol: Option<HeaderText>,
+    headers: Vec<(HeaderText, HeaderText)>,
+}
+
+impl<U> Accept<U> {
+    /// Accept with `data`
+    pub fn new(data: U) -> Self {
+        Accept {
+            data,
+            subprotocol: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Echo `protocol` in `Sec-WebSocket-Protocol`; it MUST be one the client offered,
+    /// or the handshake fails with [`UsageError::SubprotocolNotOffered`]
+    pub fn subprotocol(mut self, protocol: impl Into<HeaderText>) -> Self {
+        self.subprotocol = Some(protocol.into());
+        self
+    }
+
+    /// Add a header to the `101`
+    pub fn header(mut self, name: impl Into<HeaderText>, value: impl Into<HeaderText>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The caller's data
+    pub fn data(&self) -> &U {
+        &self.data
+    }
+
+    pub(crate) fn into_parts(self) -> (U, Option<HeaderText>, Vec<(HeaderText, HeaderText)>) {
+        (self.data, self.subprotocol, self.headers)
+    }
+}
+
+/// An error code of a Bearer challenge (RFC 6750 §3.1)
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BearerError {
+    /// The request is malformed (answer with 400)
+    InvalidRequest,
+    /// The token presented is expired, revoked, malformed or unknown
+    InvalidToken,
+    /// The token lacks the scope the resource needs (answer with 403)
+    InsufficientScope,
+}
+
+impl BearerError {
+    fn as_str(self) -> &'static str {
+        match self {
+            BearerError::InvalidRequest => "invalid_request",
+            BearerError::InvalidToken => "invalid_token",
+            BearerError::InsufficientScope => "insufficient_scope",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    Basic,
+}
+
+/// A `WWW-Authenticate` challenge
+///
+/// ```
+/// use wsgate::Challenge;
+/// let bearer = Challenge::bearer("api").error(wsgate::BearerError::InvalidToken);
+/// let basic = Challenge::basic("api");
+/// # let _ = (bearer, basic);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    scheme: Scheme,
+    realm: HeaderText,
+    error: Option<BearerError>,
+}
+
+impl Challenge {
+    /// `Bearer realm="<realm>"` (RFC 6750 §3)
+    pub fn bearer(realm: impl Into<HeaderText>) -> Self {
+        Challenge {
+            scheme: Scheme::Bearer,
+            realm: realm.into(),
+            error: None,
+        }
+    }
+
+    /// `Basic realm="<realm>", charset="UTF-8"` (RFC 7617 §2): a browser given
+    /// `ws://user:pass@host/` retries with these credentials after this challenge
+    pub fn basic(realm: impl Into<HeaderText>) -> Self {
+        Challenge {
+            scheme: Scheme::Basic,
+            realm: realm.into(),
+            error: None,
+        }
+    }
+
+    /// Add `error="..."` to a Bearer challenge; ignored on Basic
+    pub fn error(mut self, error: BearerError) -> Self {
+        if self.scheme == Scheme::Bearer {
+            self.error = Some(error);
+        }
+        self
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(match self.scheme {
+            Scheme::Bearer => b"Bearer realm=\"",
+            Scheme::Basic => b"Basic realm=\"",
+        });
+        for &b in self.realm.as_bytes() {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+        if self.scheme == Scheme::Basic {
+            out.extend_from_slice(b", charset=\"UTF-8\"");
+        }
+        if let Some(error) = self.error {
+            out.extend_from_slice(b", error=\"");
+            out.extend_from_slice(error.as_str().as_bytes());
+            out.push(b'"');
+        }
+    }
+}
+
+/// A response other than `101`: a rejection, or the answer to a plain HTTP request
+///
+/// The handshake always adds `Content-Length` and `Connection: close`, and a
+/// `Content-Type: text/plain` unless one is set. The default body is the status line's
+/// reason (`401 Unauthorized`); nothing from the request is ever echoed.
+///
+/// ```
+/// use wsgate::{Challenge, Response};
+/// let r = Response::unauthorized_bearer("api").invalid_token().with_challenge(Challenge::basic("api"));
+/// assert_eq!(r.status(), 401);
+/// let page = Response::new(200).header("Content-Type", "text/html").body("<h1>hi</h1>");
+/// # let _ = page;
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Response {
+    status: u16,
+    /// Two slots without allocation: enough for Bearer and Basic side by side.
+    challenges: [Option<Challenge>; 2],
+    headers: Vec<(HeaderText, HeaderText)>,
+    body: Option<Cow<'static, [u8]>>,
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("challenges", &self.challenges)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.as_ref().map(|b| b.len()))
+            .finish()
+    }
+}
+
+impl Response {
+    /// A response with `status` (200..=599) and the default body
+    pub fn new(status: u16) -> Self {
+        Response {
+            status,
+            challenges: [None, None],
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// `400 Bad Request`
+    pub fn bad_request() -> Self {
+        Response::new(400)
+    }
+
+    /// `401 Unauthorized` with `challenge`
+    pub fn unauthorized(challenge: Challenge) -> Self {
+        Response::new(401).with_challenge(challenge)
+    }
+
+    /// `401 Unauthorized` with `WWW-Authenticate: Bearer realm="<realm>"`
+    pub fn unauthorized_bearer(realm: impl Into<HeaderText>) -> Self {
+        Response::unauthorized(Challenge::bearer(realm))
+    }
+
+    /// `401 Unauthorized` with `WWW-Authenticate: Basic realm="<realm>", charset="UTF-8"`
+    pub fn unauthorized_basic(realm: impl Into<HeaderText>) -> Self {
+        Response::unauthorized(Challenge::basic(realm))
+    }
+
+    /// `403 Forbidden`: the credential is fine but not allowed here
+    pub fn forbidden() -> Self {
+        Response::new(403)
+    }
+
+    /// `426 Upgrade Required` with `Upgrade: websocket`: the default answer to a plain
+    /// HTTP request that the decision accepted
+    pub fn upgrade_required() -> Self {
+        Response::new(426).header("Upgrade", "websocket")
+    }
+
+    /// Mark every Bearer challenge `error="invalid_token"`: a token was presented and
+    /// is not valid (RFC 6750 §3.1)
+    pub fn invalid_token(mut self) -> Self {
+        for c in self.challenges.iter_mut().flatten() {
+            *c = c.clone().error(BearerError::InvalidToken);
+        }
+        self
+    }
+
+    /// Add a `WWW-Authenticate` challenge (several may be given, e.g. Bearer and Basic)
+    pub fn with_challenge(mut self, challenge: Challenge) -> Self {
+        match self.challenges.iter_mut().find(|c| c.is_none()) {
+            Some(slot) => *slot = Some(challenge),
+            None => {
+                let mut value = Vec::new();
+                challenge.write(&mut value);
+                let value = String::from_utf8_lossy(&value).into_owned();
+                self.headers.push(("WWW-Authenticate".into(), value.into()));
+            }
+        }
+        self
+    }
+
+    /// Add a header
+    pub fn header(mut self, name: impl Into<HeaderText>, value: impl Into<HeaderText>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Replace the default body (text or bytes; static ones are not copied)
+    pub fn body(mut self, body: impl Into<Body>) -> Self {
+        self.body = Some(body.into().0);
+        self
+    }
+
+    /// The status code
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Append the response to `out`. `head_only` (a `HEAD` request) omits the body.
+    pub(crate) fn write(&self, head_only: bool, out: &mut Vec<u8>) -> Result<(), UsageError> {
+        if !(200..=599).contains(&self.status) {
+            return Err(UsageError::InvalidStatus(self.status));
+        }
+        check_headers(&self.headers, &RESERVED_ON_REJECT)?;
+        for c in self.challenges.iter().flatten() {
+            check_value(c.realm.as_bytes())?;
+        }
+        write_status_line(self.status, out);
+        for c in self.challenges.iter().flatten() {
+            out.extend_from_slice(b"WWW-Authenticate: ");
+            c.write(out);
+            out.extend_from_slice(b"\r\n");
+        }
+        write_headers(&self.headers, out);
+        let has_type = self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+        let digits = status_digits(self.status);
+        match &self.body {
+            Some(body) => write_rest(has_type, &[body], self.status, head_only, out),
+            None => {
+                let default = [&digits[..], b" ", reason(self.status).as_bytes(), b"\n"];
+                write_rest(has_type, &default, self.status, head_only, out)
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A response body: converts from `&'static str`, `String`, `&'static [u8]`, `Vec<u8>`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Body(Cow<'static, [u8]>);
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Self {
+        Body(Cow::Borrowed(s.as_bytes()))
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Self {
+        Body(Cow::Owned(s.into_bytes()))
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(b: &'static [u8]) -> Self {
+        Body(Cow::Borrowed(b))
+    }
+}
+
+impl<const N: usize> From<&'static [u8; N]> for Body {
+    fn from(b: &'static [u8; N]) -> Self {
+        Body(Cow::Borrowed(b))
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(b: Vec<u8>) -> Self {
+        Body(Cow::Owned(b))
+    }
+}
+
+/// Write the answer to a request the handshake refused before any decision.
+pub(crate) fn write_protocol_error(err: ProtocolError, out: &mut Vec<u8>) {
+    let status = err.status_hint();
+    write_status_line(status, out);
+    match err {
+        ProtocolError::MethodNotAllowed => out.extend_from_slice(b"Allow: GET\r\n"),
+        ProtocolError::UnsupportedVersion => {
+            out.extend_from_slice(b"Sec-WebSocket-Version: 13\r\n")
+        }
+        _ => {}
+    }
+    let message = err.to_string();
+    let digits = status_digits(status);
+    let body = [
+        &digits[..],
+        b" ",
+        reason(status).as_bytes(),
+        b": ",
+        message.as_bytes(),
+        b"\n",
+    ];
+    write_rest(false, &body, status, false, out);
+}
+
+/// Write `500` for a decision the handshake could not carry out (a usage error).
+pub(crate) fn write_internal_error(out: &mut Vec<u8>) {
+    write_status_line(500, out);
+    write_rest(false, &[b"500 Internal Server Error\n"], 500, false, out);
+}
+
+/// `Content-Type` (unless set), `Content-Length`, `Connection: close`, the blank line
+/// and the body made of `parts`.
+fn write_rest(has_type: bool, parts: &[&[u8]], status: u16, head_only: bool, out: &mut Vec<u8>) {
+    let no_body = status == 204 || status == 304;
+    if !has_type && !no_body {
+        out.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
+    }
+    if !no_body {
+        out.extend_from_slice(b"Content-Length: ");
+        write_decimal(parts.iter().map(|p| p.len()).sum(), out);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    if !head_only && !no_body {
+        for p in parts {
+            out.extend_from_slice(p);
+        }
+    }
+}
+
+/// Write the `101 Switching Protocols` response (RFC 6455 §4.2.2).
+pub(crate) fn write_accept(
+    key: &[u8],
+    subprotocol: Option<&str>,
+    headers: &[(HeaderText, HeaderText)],
+    out: &mut Vec<u8>,
+) -> Result<(), UsageError> {
+    check_headers(headers, &RESERVED_ON_ACCEPT)?;
+    if let Some(p) = subprotocol {
+        check_value(p.as_bytes())?;
+    }
+    out.extend_from_slice(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
+    );
+    out.extend_from_slice(accept_key(key).as_str().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    if let Some(p) = subprotocol {
+        out.extend_from_slice(b"Sec-WebSocket-Protocol: ");
+        out.extend_from_slice(p.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    write_headers(headers, out);
+    out.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+/// The `Sec-WebSocket-Accept` value for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2):
+/// base64(SHA-1(key ++ GUID))
+///
+/// ```
+/// let accept = wsgate::accept_key(b"dGhlIHNhbXBsZSBub25jZQ==");
+/// assert_eq!(accept.as_str(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+/// ```
+pub fn accept_key(key: &[u8]) -> AcceptKey {
+    let mut sha = Sha1::new();
+    sha.update(key);
+    sha.update(WEBSOCKET_GUID);
+    let digest = sha.finalize();
+    let mut text = [0u8; 28];
+    // 20 bytes always encode to exactly 28 base64 characters.
+    let n = base64::engine::general_purpose::STANDARD
+        .encode_slice(digest, &mut text)
+        .unwrap_or(0);
+    debug_assert_eq!(n, 28);
+    AcceptKey(text)
+}
+
+/// A `Sec-WebSocket-Accept` value, 28 base64 characters held inline
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct AcceptKey([u8; 28]);
+
+impl AcceptKey {
+    /// The value as text
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for AcceptKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AcceptKey").field(&self.as_str()).finish()
+    }
+}
+
+fn check_headers(
+    headers: &[(HeaderText, HeaderText)],
+    reserved: &[&'static str],
+) -> Result<(), UsageError> {
+    for (name, value) in headers {
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return Err(UsageError::InvalidHeaderName);
+        }
+        if let Some(r) = reserved.iter().find(|r| name.eq_ignore_ascii_case(r)) {
+            return Err(UsageError::ReservedHeader(r));
+        }
+        check_value(value.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Field values: visible ASCII, space, tab, obs-text; no CR, LF, NUL (RFC 9110 §5.5).
+fn check_value(value: &[u8]) -> Result<(), UsageError> {
+    if value
+        .iter()
+        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+    {
+        Ok(())
+    } else {
+        Err(UsageError::InvalidHeaderValue)
+    }
+}
+
+/// RFC 9110 §5.6.2 tchar
+pub(crate) fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn write_headers(headers: &[(HeaderText, HeaderText)], out: &mut Vec<u8>) {
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn write_status_line(status: u16, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(&status_digits(status));
+    out.push(b' ');
+    out.extend_from_slice(reason(status).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Three ASCII digits of a status in 100..=999.
+fn status_digits(status: u16) -> [u8; 3] {
+    let s = status.min(999);
+    [
+        b'0' + (s / 100) as u8,
+        b'0' + (s / 10 % 10) as u8,
+        b'0' + (s % 10) as u8,
+    ]
+}
+
+fn write_decimal(mut n: usize, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// The reason phrase of common statuses (RFC 9110 §15); empty for others, which the
+/// status-line grammar allows.
+pub(crate) fn reason(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc_6455_sample_accept_key() {
+        assert_eq!(
+            accept_key(b"dGhlIHNhbXBsZSBub25jZQ==").as_str(),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn decimal() {
+        for n in [0usize, 7, 10, 99, 100, 12345, usize::MAX] {
+            let mut out = Vec::new();
+            write_decimal(n, &mut out);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn challenge_realm_is_quoted() {
+        let mut out = Vec::new();
+        Challenge::bearer(r#"a"b\c"#)
+            .error(BearerError::InvalidToken)
+            .write(&mut out);
+        assert_eq!(out, br#"Bearer realm="a\"b\\c", error="invalid_token""#);
+        out.clear();
+        Challenge::basic("r")
+            .error(BearerError::InvalidToken)
+            .write(&mut out);
+        assert_eq!(out, br#"Basic realm="r", charset="UTF-8""#);
+    }
+
+    #[test]
+    fn invalid_responses_write_nothing() {
+        let mut out = Vec::new();
+        assert_eq!(
+            Response::new(101).write(false, &mut out),
+            Err(UsageError::InvalidStatus(101))
+        );
+        assert_eq!(
+            Response::new(200)
+                .header("X", "a\r\nSet-Cookie: x")
+                .write(false, &mut out),
+            Err(UsageError::InvalidHeaderValue)
+        );
+        assert_eq!(
+            Response::new(200)
+                .header("Bad Name", "a")
+                .write(false, &mut out),
+            Err(UsageError::InvalidHeaderName)
+        );
+        assert_eq!(
+            Response::new(200)
+                .header("content-length", "5")
+                .write(false, &mut out),
+            Err(UsageError::ReservedHeader("content-length"))
+        );
+        assert_eq!(
+            Response::unauthorized_bearer("a\nb").write(false, &mut out),
+            Err(UsageError::InvalidHeaderValue)
+        );
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn third_challenge_goes_to_headers() {
+        let r = Response::unauthorized_bearer("a")
+            .with_challenge(Challenge::basic("b"))
+            .with_challenge(Challenge::bearer("c"));
+        let mut out = Vec::new();
+        r.write(false, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches("WWW-Authenticate: ").count(), 3, "{text}");
+        assert!(
+            text.contains("WWW-Authenticate: Bearer realm=\"c\"\r\n"),
+            "{text}"
+        );
+    }
+}
