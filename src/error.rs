@@ -58,6 +58,10 @@ pub enum ProtocolError {
     /// A WebSocket upgrade over HTTP/1.0 (RFC 6455 §4.1 requires HTTP/1.1 or later)
     #[error("websocket upgrade requires HTTP/1.1")]
     UnsupportedHttpVersion,
+    /// A WebSocket upgrade whose target is neither a path (`/chat`) nor an absolute
+    /// URI (`http://host/chat`)
+    #[error("websocket upgrade target is not a path")]
+    InvalidTarget,
     /// A WebSocket upgrade whose `Connection` header lacks the `Upgrade` option
     #[error("Connection header does not contain Upgrade")]
     MissingConnectionUpgrade,
@@ -94,6 +98,7 @@ impl ProtocolError {
             | MissingHost
             | DuplicateHost
             | UnsupportedHttpVersion
+            | InvalidTarget
             | MissingConnectionUpgrade
             | MissingKey
             | InvalidKey

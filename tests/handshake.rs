@@ -261,7 +261,7 @@ const CASES: &[Case] = &[
     Case {
         name: "stray CR",
         request: "GET / HTTP/1.1\r\nHost: h\rx\r\n\r\n",
-        want: Want::Fail(ProtocolError::MalformedHeader),
+        want: Want::Fail(ProtocolError::MalformedLineEnding),
         has: &["400"],
     },
     Case {
@@ -1033,6 +1033,61 @@ proptest! {
         let whole = feed(&Config::default(), [&bytes[..]]);
         prop_assert_eq!(feed(&Config::default(), bytes.chunks(1)), whole);
         prop_assert_eq!(feed_deferred(&Config::default(), bytes.chunks(3)), feed(&Config::default(), [&bytes[..]]));
+    }
+}
+
+/// Whether our parser accepts `bytes` as a request head (later checks, such as a
+/// missing Host, may still refuse it): `None` while it wants more bytes.
+fn parses(bytes: &[u8]) -> Option<bool> {
+    let mut out = Vec::new();
+    match ServerHandshake::new(&Config::default()).handle_input(bytes, &mut out, decide) {
+        Ok(None) => None,
+        Err(Error::Protocol(
+            ProtocolError::MalformedRequestLine
+            | ProtocolError::MalformedHeader
+            | ProtocolError::MalformedLineEnding,
+        )) => Some(false),
+        Ok(Some(_)) | Err(_) => Some(true),
+    }
+}
+
+/// Bytes a mutation may write: the ones parsers disagree about if anywhere.
+const MUTATION_BYTES: &[u8] = b" :\t\r\x00\x7f(\"/,;=aZ9~-_.?%@";
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Differential test against httparse: on CRLF-framed ASCII requests both parsers
+    /// agree on whether the head is well-formed.
+    #[test]
+    fn agrees_with_httparse(
+        case in 0..CASES.len(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), 0..MUTATION_BYTES.len(), 0..3u8), 1..4),
+    ) {
+        let mut bytes = CASES[case].request.as_bytes().to_vec();
+        for (at, b, op) in edits {
+            let i = at.index(bytes.len());
+            let b = MUTATION_BYTES[b];
+            match op {
+                0 => bytes[i] = b,
+                1 => bytes.insert(i, b),
+                _ => { bytes.remove(i); }
+            }
+        }
+        // Outside the comparison: bare LF (httparse tolerates it, RFC 9112 allows
+        // refusing it) and heads that are not complete.
+        let bare_lf = bytes.iter().enumerate().any(|(i, &b)| b == b'\n' && (i == 0 || bytes[i - 1] != b'\r'));
+        prop_assume!(!bare_lf);
+        let Some(ours) = parses(&bytes) else { return Ok(()) };
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let theirs = match httparse::Request::new(&mut headers).parse(&bytes) {
+            Ok(httparse::Status::Complete(_)) => Some(true),
+            Ok(httparse::Status::Partial) => None,
+            Err(_) => Some(false),
+        };
+        if let Some(theirs) = theirs {
+            prop_assert_eq!(ours, theirs, "{:?}", String::from_utf8_lossy(&bytes));
+        }
     }
 }
 

@@ -43,9 +43,15 @@ use crate::handshake::{UpgradeRequest, percent_decode, query_pairs_raw, trim_ows
 /// A credential; its `Debug` output is `Secret(<redacted>)`
 ///
 /// Borrowed from the request where the wire form is the secret itself, owned where it
-/// had to be decoded.
-#[derive(Clone, PartialEq, Eq)]
+/// had to be decoded. `==` compares in constant time, like [`Secret::ct_eq`].
+#[derive(Clone, Eq)]
 pub struct Secret<'a>(Cow<'a, [u8]>);
+
+impl PartialEq for Secret<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        ct_eq(&self.0, &other.0)
+    }
+}
 
 impl fmt::Debug for Secret<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -163,8 +169,9 @@ fn is_b64token(token: &[u8]) -> bool {
             .all(|&b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
 }
 
-/// User and password from `Authorization: Basic` (RFC 7617), both redacted in `Debug`
-#[derive(Clone, PartialEq, Eq)]
+/// User and password from `Authorization: Basic` (RFC 7617), both redacted in `Debug`;
+/// `==` compares in constant time
+#[derive(Clone, Eq)]
 pub struct BasicCredentials {
     /// `user:pass`, decoded.
     decoded: Vec<u8>,
@@ -180,6 +187,13 @@ impl BasicCredentials {
     /// The password (after the first `:`)
     pub fn password(&self) -> Secret<'_> {
         Secret::new(&self.decoded[self.colon + 1..])
+    }
+}
+
+impl PartialEq for BasicCredentials {
+    fn eq(&self, other: &Self) -> bool {
+        // The split point is compared too: "a:bc" and "ab:c" differ.
+        ct_eq(&self.decoded, &other.decoded) & (self.colon == other.colon)
     }
 }
 

@@ -18,10 +18,9 @@
 //! [`ProtocolError`] returned; the caller writes the output and closes. The error is
 //! sticky: later calls return it again and write nothing more.
 
+mod parse;
 mod request;
 mod response;
-
-use std::mem::MaybeUninit;
 
 pub use request::{Cookies, HeaderIter, ListItems, UpgradeRequest};
 pub(crate) use request::{percent_decode, query_pairs_raw, trim_ows};
@@ -29,21 +28,31 @@ pub use response::{
     Accept, AcceptKey, BearerError, Body, Challenge, Decision, HeaderText, Response, accept_key,
 };
 
-use crate::config::{Config, MAX_HEADERS_CEILING};
+use crate::config::Config;
 use crate::error::{Error, ProtocolError, UsageError};
-use request::OwnedIndex;
+use parse::{HeaderIndex, HeaderSpan, RequestLine, Scan, Span};
 
 /// The server side of one opening handshake
 ///
 /// Holds nothing until a request arrives in more than one piece; then at most
 /// [`Config::max_request_bytes`] + 1 bytes. See the [module docs](self) for the flow.
-#[derive(Debug)]
+/// `Debug` shows how much is buffered, never the bytes (they may hold a credential).
 pub struct ServerHandshake {
     config: Config,
     /// Bytes of an unfinished request head; empty while requests arrive whole.
     buf: Vec<u8>,
     scan: Scan,
     state: State,
+}
+
+impl std::fmt::Debug for ServerHandshake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandshake")
+            .field("buffered", &self.buf.len())
+            .field("lines", &self.scan.lines)
+            .field("state", &self.state)
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -64,7 +73,8 @@ pub enum Outcome<U> {
 
 /// An accepted handshake: the caller's data, the subprotocol echoed, and the bytes
 /// that followed the request (the first frames, to feed to the connection)
-#[derive(Debug)]
+///
+/// `Debug` shows the length of the leftover bytes, not the bytes.
 pub struct Accepted<U> {
     data: U,
     subprotocol: Option<HeaderText>,
@@ -99,7 +109,10 @@ impl<U> Accepted<U> {
 }
 
 /// A handshake answered with a response other than `101`
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` shows the length of the leftover bytes (a request body may hold a
+/// password), not the bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Rejected {
     status: u16,
     leftover: Vec<u8>,
@@ -114,6 +127,25 @@ impl Rejected {
     /// Bytes received after the request head (a request body, say)
     pub fn leftover(&self) -> &[u8] {
         &self.leftover
+    }
+}
+
+impl<U: std::fmt::Debug> std::fmt::Debug for Accepted<U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accepted")
+            .field("data", &self.data)
+            .field("subprotocol", &self.subprotocol)
+            .field("leftover_len", &self.leftover.len())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rejected")
+            .field("status", &self.status)
+            .field("leftover_len", &self.leftover.len())
+            .finish()
     }
 }
 
@@ -152,13 +184,13 @@ impl ServerHandshake {
     where
         F: FnOnce(&UpgradeRequest<'_>) -> Decision<U>,
     {
-        let Some(found) = self.feed(input, out)? else {
+        let mut index = HeaderIndex::default();
+        let Some(found) = self.feed(input, out, &mut index)? else {
             return Ok(None);
         };
         let buf = std::mem::take(&mut self.buf);
         let (head, leftover) = found.split(&buf, input);
-        let mut storage = [const { MaybeUninit::uninit() }; MAX_HEADERS_CEILING];
-        let req = match request::parse(head, &mut storage) {
+        let req = match UpgradeRequest::new(head, self.scan.request_line, index.as_slice()) {
             Ok(req) => req,
             Err(e) => return Err(self.fail(e, out)),
         };
@@ -180,7 +212,8 @@ impl ServerHandshake {
         input: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<Option<PendingHandshake>, Error> {
-        let Some(found) = self.feed(input, out)? else {
+        let mut index = HeaderIndex::default();
+        let Some(found) = self.feed(input, out, &mut index)? else {
             return Ok(None);
         };
         let mut buf = std::mem::take(&mut self.buf);
@@ -194,46 +227,55 @@ impl ServerHandshake {
                 end
             }
         };
-        let mut storage = [const { MaybeUninit::uninit() }; MAX_HEADERS_CEILING];
-        let index = match request::parse(&buf[..head_len], &mut storage) {
-            Ok(req) => req.index(&buf[..head_len]),
+        let line = self.scan.request_line;
+        let key = match UpgradeRequest::new(&buf[..head_len], line, index.as_slice()) {
+            Ok(req) => req.key_span(),
             Err(e) => return Err(self.fail(e, out)),
         };
         Ok(Some(PendingHandshake {
+            headers: index.as_slice().to_vec(),
             buf,
             head_len,
-            index,
+            line,
+            key,
         }))
     }
 
-    /// Take `input` into the scan. `Some` once the head is complete.
-    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<Option<Found>, Error> {
+    /// Take `input` into the scan. `Some` once the head is complete; `index` then
+    /// holds its headers.
+    fn feed(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        index: &mut HeaderIndex,
+    ) -> Result<Option<Found>, Error> {
         match self.state {
             State::Reading => {}
             State::Finished => return Err(UsageError::HandshakeFinished.into()),
             State::Failed(e) => return Err(e.into()),
         }
         // Never look at more than one byte past the cap: a 20 MB line costs 32 KiB.
-        let room = self.config.max_request_bytes() + 1 - self.buf.len();
+        let room = (self.config.max_request_bytes() + 1).saturating_sub(self.buf.len());
         let take = input.len().min(room);
         let scanned = if self.buf.is_empty() {
             // Fast path: a request that arrives whole is parsed in place, no copy.
-            match self.scan.scan(&input[..take], &self.config) {
-                Ok(Some(end)) => Ok(Some(Found::InInput { end })),
-                Ok(None) => {
-                    self.buf.extend_from_slice(&input[..take]);
-                    Ok(None)
-                }
-                Err(e) => Err(e),
+            let scanned = self.scan.scan(&input[..take], &self.config, Some(index));
+            if let Ok(None) = scanned {
+                self.buf.extend_from_slice(&input[..take]);
             }
+            scanned.map(|end| end.map(|end| Found::InInput { end }))
         } else {
             self.buf.extend_from_slice(&input[..take]);
-            self.scan.scan(&self.buf, &self.config).map(|end| {
-                end.map(|end| Found::InBuf {
-                    end,
-                    input_used: take,
-                })
-            })
+            match self.scan.scan(&self.buf, &self.config, None) {
+                // A request that came in pieces is indexed in one more pass.
+                Ok(Some(end)) => self.reindex(end, index).map(|()| {
+                    Some(Found::InBuf {
+                        end,
+                        input_used: take,
+                    })
+                }),
+                other => other.map(|_| None),
+            }
         };
         match scanned {
             Ok(Some(found)) => {
@@ -242,6 +284,17 @@ impl ServerHandshake {
             }
             Ok(None) => Ok(None),
             Err(e) => Err(self.fail(e, out)),
+        }
+    }
+
+    /// Scan the complete head in `self.buf[..end]` again, filling `index`.
+    fn reindex(&mut self, end: usize, index: &mut HeaderIndex) -> Result<(), ProtocolError> {
+        self.scan = Scan::default();
+        match self.scan.scan(&self.buf[..end], &self.config, Some(index)) {
+            Ok(Some(again)) if again == end => Ok(()),
+            // The same bytes scan the same way; this arm is never taken.
+            Ok(_) => Err(ProtocolError::MalformedLineEnding),
+            Err(e) => Err(e),
         }
     }
 
@@ -272,79 +325,6 @@ impl Found {
                 rest.extend_from_slice(&input[input_used..]);
                 (&buf[..end], rest)
             }
-        }
-    }
-}
-
-/// Incremental line scan: each byte is examined once across all calls.
-#[derive(Debug, Default)]
-struct Scan {
-    /// Bytes of the buffer already examined.
-    pos: usize,
-    /// Start of the current (unfinished) line.
-    line_start: usize,
-    /// Complete lines seen: the request line, then headers.
-    lines: usize,
-}
-
-impl Scan {
-    /// Examine `buf[self.pos..]`. `Some(end)` when the empty line ending the head is
-    /// found; `end` is the length of the head.
-    fn scan(&mut self, buf: &[u8], config: &Config) -> Result<Option<usize>, ProtocolError> {
-        let start = self.pos;
-        // The checks run in the order that byte-at-a-time feeding would trip them, so
-        // any split of the same bytes ends in the same error.
-        for i in memchr::memchr_iter(b'\n', &buf[start..]).map(|i| i + start) {
-            // Bytes of the line before the LF, its CR included.
-            let line_len = i - self.line_start;
-            if line_len > config.max_line_bytes() + 1 {
-                return Err(self.line_too_long());
-            }
-            if i >= config.max_request_bytes() {
-                return Err(self.too_large());
-            }
-            if line_len == 0 || buf[i - 1] != b'\r' {
-                return Err(ProtocolError::MalformedLineEnding);
-            }
-            if self.lines == 0 {
-                // RFC 9112 §2.2: ignore empty lines before the request line.
-                if line_len > 1 {
-                    self.lines = 1;
-                }
-            } else if line_len == 1 {
-                self.pos = i + 1;
-                return Ok(Some(i + 1));
-            } else if self.lines > config.max_headers() {
-                return Err(ProtocolError::TooManyHeaders);
-            } else {
-                self.lines += 1;
-            }
-            self.line_start = i + 1;
-        }
-        self.pos = buf.len();
-        // The unfinished line may end in the CR of its CRLF.
-        if buf.len() - self.line_start > config.max_line_bytes() + 1 {
-            return Err(self.line_too_long());
-        }
-        if buf.len() > config.max_request_bytes() {
-            return Err(self.too_large());
-        }
-        Ok(None)
-    }
-
-    fn line_too_long(&self) -> ProtocolError {
-        if self.lines == 0 {
-            ProtocolError::RequestLineTooLong
-        } else {
-            ProtocolError::HeaderLineTooLong
-        }
-    }
-
-    fn too_large(&self) -> ProtocolError {
-        if self.lines == 0 {
-            ProtocolError::RequestLineTooLong
-        } else {
-            ProtocolError::RequestTooLarge
         }
     }
 }
@@ -380,7 +360,9 @@ pub struct PendingHandshake {
     /// The head, then the bytes that followed it.
     buf: Vec<u8>,
     head_len: usize,
-    index: OwnedIndex,
+    line: RequestLine,
+    headers: Vec<HeaderSpan>,
+    key: Option<Span>,
 }
 
 impl std::fmt::Debug for PendingHandshake {
@@ -395,7 +377,12 @@ impl std::fmt::Debug for PendingHandshake {
 impl PendingHandshake {
     /// The request
     pub fn request(&self) -> UpgradeRequest<'_> {
-        UpgradeRequest::from_index(&self.buf[..self.head_len], &self.index)
+        UpgradeRequest::revalidated(
+            &self.buf[..self.head_len],
+            self.line,
+            &self.headers,
+            self.key,
+        )
     }
 
     /// Bytes received after the request head
@@ -460,39 +447,4 @@ fn respond<U>(
         response::write_internal_error(out);
         e.into()
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scan_all(bytes: &[u8]) -> Result<Option<usize>, ProtocolError> {
-        Scan::default().scan(bytes, &Config::default())
-    }
-
-    #[test]
-    fn scan_finds_the_empty_line() {
-        assert_eq!(
-            scan_all(b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest"),
-            Ok(Some(24))
-        );
-        assert_eq!(scan_all(b"\r\nGET / HTTP/1.1\r\n\r\n"), Ok(Some(20)));
-        assert_eq!(scan_all(b"GET / HTTP/1.1\r\nA: b\r\n"), Ok(None));
-        assert_eq!(
-            scan_all(b"GET / HTTP/1.1\nA: b\n\n"),
-            Err(ProtocolError::MalformedLineEnding)
-        );
-        assert_eq!(scan_all(b"\n"), Err(ProtocolError::MalformedLineEnding));
-    }
-
-    #[test]
-    fn scan_resumes_where_it_stopped() {
-        let bytes = b"GET / HTTP/1.1\r\nA: b\r\n\r\n";
-        let mut scan = Scan::default();
-        for n in 1..bytes.len() {
-            assert_eq!(scan.scan(&bytes[..n], &Config::default()), Ok(None));
-            assert_eq!(scan.pos, n);
-        }
-        assert_eq!(scan.scan(bytes, &Config::default()), Ok(Some(bytes.len())));
-    }
 }

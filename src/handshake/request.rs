@@ -2,8 +2,8 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::mem::MaybeUninit;
 
+use super::parse::{HeaderSpan, RequestLine, Span};
 use crate::error::ProtocolError;
 
 /// Headers whose values may carry a credential; `Debug` prints them as `<redacted>`.
@@ -14,197 +14,99 @@ const SECRET_HEADERS: [&str; 4] = [
     "sec-websocket-protocol",
 ];
 
-/// Byte range into the request head, for the owned (deferred) form of the view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Span {
-    start: u32,
-    end: u32,
-}
-
-impl Span {
-    /// The range of `part`, which must be a sub-slice of `whole`.
-    fn of(whole: &[u8], part: &[u8]) -> Self {
-        let start = part.as_ptr() as usize - whole.as_ptr() as usize;
-        debug_assert!(start + part.len() <= whole.len());
-        // `Config` caps request heads at 1 MiB, so offsets fit in u32.
-        Span {
-            start: start as u32,
-            end: (start + part.len()) as u32,
-        }
-    }
-
-    fn get(self, raw: &[u8]) -> &[u8] {
-        raw.get(self.start as usize..self.end as usize)
-            .unwrap_or_default()
-    }
-
-    fn get_str(self, raw: &[u8]) -> &str {
-        // Every span was cut from a `&str` or an ASCII token, so this never fails.
-        std::str::from_utf8(self.get(raw)).unwrap_or_default()
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct HeaderSpan {
-    name: Span,
-    value: Span,
-}
-
-/// Where the header index lives: httparse's array on the stack (closure path) or an
-/// owned list of spans (deferred path).
-#[derive(Clone, Copy)]
-enum Headers<'a> {
-    Parsed(&'a [httparse::Header<'a>]),
-    Spans {
-        raw: &'a [u8],
-        spans: &'a [HeaderSpan],
-    },
-}
-
-impl<'a> Headers<'a> {
-    fn len(&self) -> usize {
-        match self {
-            Headers::Parsed(h) => h.len(),
-            Headers::Spans { spans, .. } => spans.len(),
-        }
-    }
-
-    fn get(&self, i: usize) -> Option<(&'a str, &'a [u8])> {
-        match *self {
-            Headers::Parsed(h) => h.get(i).map(|h| (h.name, trim_ows(h.value))),
-            Headers::Spans { raw, spans } => spans
-                .get(i)
-                .map(|s| (s.name.get_str(raw), trim_ows(s.value.get(raw)))),
-        }
-    }
-}
-
-/// The owned parts of a parsed request, for holding it across an async decision.
-#[derive(Debug, Clone)]
-pub(crate) struct OwnedIndex {
-    method: Span,
-    target: Span,
-    minor_version: u8,
-    headers: Vec<HeaderSpan>,
-    key: Option<Span>,
-}
-
 /// A parsed and validated HTTP/1.1 request head, borrowed from the received bytes
 ///
 /// This is what the decision sees. Nothing is copied: every accessor returns a slice of
-/// the bytes the client sent. Header values are bytes (as in httparse); names compare
-/// ASCII-case-insensitively. `Debug` output redacts the query string and every header
-/// that can carry a credential (`Authorization`, `Cookie`, `Sec-WebSocket-Protocol`).
+/// the bytes the client sent. Header values are bytes, trimmed of surrounding spaces
+/// and tabs; names compare ASCII-case-insensitively. `Debug` output redacts the query
+/// string and every header that can carry a credential (`Authorization`, `Cookie`,
+/// `Sec-WebSocket-Protocol`).
 ///
 /// A request whose [`is_upgrade`](Self::is_upgrade) is true has passed every check of
 /// RFC 6455 §4.2.1: `GET`, HTTP/1.1, `Host`, `Upgrade: websocket`, `Connection: Upgrade`,
 /// a `Sec-WebSocket-Key` that is base64 of 16 bytes, `Sec-WebSocket-Version: 13`.
 #[derive(Clone, Copy)]
 pub struct UpgradeRequest<'a> {
+    raw: &'a [u8],
     method: &'a str,
     target: &'a str,
     minor_version: u8,
-    headers: Headers<'a>,
-    key: Option<&'a [u8]>,
-}
-
-/// Parse `head` (which ends with the empty line) and validate it.
-pub(crate) fn parse<'a>(
-    head: &'a [u8],
-    storage: &'a mut [MaybeUninit<httparse::Header<'a>>],
-) -> Result<UpgradeRequest<'a>, ProtocolError> {
-    let mut req = httparse::Request::new(&mut []);
-    let status = req
-        .parse_with_uninit_headers(head, storage)
-        .map_err(|e| match e {
-            httparse::Error::HeaderName | httparse::Error::HeaderValue => {
-                ProtocolError::MalformedHeader
-            }
-            httparse::Error::NewLine => ProtocolError::MalformedLineEnding,
-            httparse::Error::TooManyHeaders => ProtocolError::TooManyHeaders,
-            _ => ProtocolError::MalformedRequestLine,
-        })?;
-    // The scanner found the empty line; httparse must agree on where the head ends.
-    if status != httparse::Status::Complete(head.len()) {
-        return Err(ProtocolError::MalformedLineEnding);
-    }
-    let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version)
-    else {
-        return Err(ProtocolError::MalformedRequestLine);
-    };
-    let mut view = UpgradeRequest {
-        method,
-        target,
-        minor_version,
-        headers: Headers::Parsed(req.headers),
-        key: None,
-    };
-    view.key = view.validate()?;
-    Ok(view)
+    headers: &'a [HeaderSpan],
+    key: Option<Span>,
 }
 
 impl<'a> UpgradeRequest<'a> {
-    /// Record where everything is, relative to `head`, so the view can be rebuilt later
-    /// over an owned copy of the same bytes.
-    pub(crate) fn index(&self, head: &[u8]) -> OwnedIndex {
-        OwnedIndex {
-            method: Span::of(head, self.method.as_bytes()),
-            target: Span::of(head, self.target.as_bytes()),
-            minor_version: self.minor_version,
-            headers: self
-                .headers()
-                .map(|(name, value)| HeaderSpan {
-                    name: Span::of(head, name.as_bytes()),
-                    value: Span::of(head, value),
-                })
-                .collect(),
-            key: self.key.map(|k| Span::of(head, k)),
-        }
+    /// The view over `raw` (the head the parser scanned), validated: RFC 9112 §3.2 for
+    /// every request, RFC 6455 §4.2.1 for WebSocket upgrades.
+    pub(crate) fn new(
+        raw: &'a [u8],
+        line: RequestLine,
+        headers: &'a [HeaderSpan],
+    ) -> Result<Self, ProtocolError> {
+        let mut view = UpgradeRequest {
+            raw,
+            method: line.method.get_str(raw),
+            target: line.target.get_str(raw),
+            minor_version: line.minor_version,
+            headers,
+            key: None,
+        };
+        view.key = view.validate()?;
+        Ok(view)
     }
 
-    /// Rebuild the view over `head`, the same bytes `index` was taken from.
-    pub(crate) fn from_index(head: &'a [u8], index: &'a OwnedIndex) -> Self {
+    /// The same view, for a request already validated (`key` from the first time).
+    pub(crate) fn revalidated(
+        raw: &'a [u8],
+        line: RequestLine,
+        headers: &'a [HeaderSpan],
+        key: Option<Span>,
+    ) -> Self {
         UpgradeRequest {
-            method: index.method.get_str(head),
-            target: index.target.get_str(head),
-            minor_version: index.minor_version,
-            headers: Headers::Spans {
-                raw: head,
-                spans: &index.headers,
-            },
-            key: index.key.map(|k| k.get(head)),
+            raw,
+            method: line.method.get_str(raw),
+            target: line.target.get_str(raw),
+            minor_version: line.minor_version,
+            headers,
+            key,
         }
     }
 
-    /// RFC 9112 §3.2 for every request, RFC 6455 §4.2.1 for WebSocket upgrades.
-    /// Returns the key of a valid upgrade, `None` for a plain HTTP request.
-    fn validate(&self) -> Result<Option<&'a [u8]>, ProtocolError> {
+    /// Where the key is, for [`revalidated`](Self::revalidated).
+    pub(crate) fn key_span(&self) -> Option<Span> {
+        self.key
+    }
+
+    /// Returns where the key of a valid upgrade is, `None` for a plain HTTP request.
+    fn validate(&self) -> Result<Option<Span>, ProtocolError> {
         let mut hosts = 0usize;
         let mut upgrade_websocket = false;
         let mut connection_upgrade = false;
         let mut keys = 0usize;
-        let mut key: &[u8] = &[];
+        let mut key = Span::default();
         let mut versions = 0usize;
         let mut version_13 = false;
         let mut body = false;
-        for (name, value) in self.headers() {
-            let is = |n: &str| name.eq_ignore_ascii_case(n);
-            if is("host") {
-                hosts += 1;
-            } else if is("upgrade") {
-                upgrade_websocket |= list_contains(value, "websocket");
-            } else if is("connection") {
-                connection_upgrade |= list_contains(value, "upgrade");
-            } else if is("sec-websocket-key") {
-                keys += 1;
-                key = value;
-            } else if is("sec-websocket-version") {
-                versions += 1;
-                version_13 = value == b"13";
-            } else if is("content-length") {
-                body |= value != b"0";
-            } else if is("transfer-encoding") {
-                body = true;
+        for h in self.headers {
+            let name = h.name.get(self.raw);
+            let value = h.value.get(self.raw);
+            // Dispatch on length first: one comparison per header, not seven.
+            let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+            match name.len() {
+                4 if is("host") => hosts += 1,
+                7 if is("upgrade") => upgrade_websocket |= list_contains(value, "websocket"),
+                10 if is("connection") => connection_upgrade |= list_contains(value, "upgrade"),
+                17 if is("sec-websocket-key") => {
+                    keys += 1;
+                    key = h.value;
+                }
+                17 if is("transfer-encoding") => body = true,
+                21 if is("sec-websocket-version") => {
+                    versions += 1;
+                    version_13 = value == b"13";
+                }
+                14 if is("content-length") => body |= value != b"0",
+                _ => {}
             }
         }
         if hosts > 1 {
@@ -223,7 +125,7 @@ impl<'a> UpgradeRequest<'a> {
             return Err(ProtocolError::UnsupportedHttpVersion);
         }
         if !self.path().starts_with('/') {
-            return Err(ProtocolError::MalformedRequestLine);
+            return Err(ProtocolError::InvalidTarget);
         }
         if !connection_upgrade {
             return Err(ProtocolError::MissingConnectionUpgrade);
@@ -234,7 +136,7 @@ impl<'a> UpgradeRequest<'a> {
         if keys != 1 {
             return Err(ProtocolError::MissingKey);
         }
-        if !is_valid_key(key) {
+        if !is_valid_key(key.get(self.raw)) {
             return Err(ProtocolError::InvalidKey);
         }
         if body {
@@ -319,8 +221,8 @@ impl<'a> UpgradeRequest<'a> {
     /// surrounding spaces and tabs
     pub fn headers(&self) -> HeaderIter<'a> {
         HeaderIter {
-            headers: self.headers,
-            next: 0,
+            raw: self.raw,
+            headers: self.headers.iter(),
             name: None,
         }
     }
@@ -335,9 +237,11 @@ impl<'a> UpgradeRequest<'a> {
     where
         'a: 'n,
     {
-        self.headers()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        let raw = self.raw;
+        self.headers
+            .iter()
+            .filter(move |h| h.name.get(raw).eq_ignore_ascii_case(name.as_bytes()))
+            .map(move |h| h.value.get(raw))
     }
 
     /// The `Host` header
@@ -354,7 +258,7 @@ impl<'a> UpgradeRequest<'a> {
 
     /// The `Sec-WebSocket-Key` of a valid upgrade
     pub fn websocket_key(&self) -> Option<&'a str> {
-        self.key.and_then(|k| std::str::from_utf8(k).ok())
+        self.key.map(|k| k.get_str(self.raw))
     }
 
     /// The subprotocols offered in `Sec-WebSocket-Protocol`, in order, across repeated
@@ -383,9 +287,8 @@ impl<'a> UpgradeRequest<'a> {
     pub fn cookies(&self) -> Cookies<'a> {
         Cookies {
             headers: HeaderIter {
-                headers: self.headers,
-                next: 0,
                 name: Some("cookie"),
+                ..self.headers()
             },
             rest: &[],
         }
@@ -426,8 +329,8 @@ impl fmt::Debug for UpgradeRequest<'_> {
 /// Iterator over request headers as `(name, value)`
 #[derive(Clone)]
 pub struct HeaderIter<'a> {
-    headers: Headers<'a>,
-    next: usize,
+    raw: &'a [u8],
+    headers: std::slice::Iter<'a, HeaderSpan>,
     /// Only headers with this (lowercase) name, if set.
     name: Option<&'static str>,
 }
@@ -436,12 +339,13 @@ impl<'a> Iterator for HeaderIter<'a> {
     type Item = (&'a str, &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
-        while self.next < self.headers.len() {
-            let item = self.headers.get(self.next);
-            self.next += 1;
-            match (item, self.name) {
-                (Some((n, _)), Some(want)) if !n.eq_ignore_ascii_case(want) => continue,
-                _ => return item,
+        for h in self.headers.by_ref() {
+            let name = h.name.get(self.raw);
+            if self
+                .name
+                .is_none_or(|want| name.eq_ignore_ascii_case(want.as_bytes()))
+            {
+                return Some((h.name.get_str(self.raw), h.value.get(self.raw)));
             }
         }
         None

@@ -76,11 +76,32 @@ impl<U> From<Response> for Decision<U> {
 /// let accept = Accept::new("alice").subprotocol("access_token").header("X-Served-By", "a");
 /// assert_eq!(accept.data(), &"alice");
 /// ```
-#[derive(Debug)]
 pub struct Accept<U> {
     data: U,
     subprotocol: Option<HeaderText>,
     headers: Vec<(HeaderText, HeaderText)>,
+}
+
+impl<U: fmt::Debug> fmt::Debug for Accept<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Accept")
+            .field("data", &self.data)
+            .field("subprotocol", &self.subprotocol)
+            .field("headers", &HeaderNames(&self.headers))
+            .finish()
+    }
+}
+
+/// Prints header names only: values the caller sets (a `Set-Cookie` carrying a fresh
+/// token, say) stay out of `Debug`.
+struct HeaderNames<'a>(&'a [(HeaderText, HeaderText)]);
+
+impl fmt::Debug for HeaderNames<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(n, _)| n))
+            .finish()
+    }
 }
 
 impl<U> Accept<U> {
@@ -237,7 +258,7 @@ impl fmt::Debug for Response {
         f.debug_struct("Response")
             .field("status", &self.status)
             .field("challenges", &self.challenges)
-            .field("headers", &self.headers)
+            .field("headers", &HeaderNames(&self.headers))
             .field("body_len", &self.body.as_ref().map(|b| b.len()))
             .finish()
     }
@@ -358,8 +379,14 @@ impl Response {
 }
 
 /// A response body: converts from `&'static str`, `String`, `&'static [u8]`, `Vec<u8>`
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Body(Cow<'static, [u8]>);
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Body({} bytes)", self.0.len())
+    }
+}
 
 impl From<&'static str> for Body {
     fn from(s: &'static str) -> Self {

@@ -1,0 +1,484 @@
+//! One pass over the request head: line framing, caps, grammar, header index
+//!
+//! Each received byte is examined once (a trailing CR waiting for its LF: twice). The
+//! pass finds the bytes that matter, control bytes and DEL, eight at a time, which
+//! finds the line ends and checks every header value in the same sweep. Names and the
+//! request line are checked per line when it ends.
+//!
+//! The checks run in the order byte-at-a-time feeding would trip them, so any split of
+//! the same bytes ends in the same result (the property tests hold this).
+
+use crate::config::Config;
+use crate::error::ProtocolError;
+
+/// Byte range into the request head; heads are capped at 1 MiB, so u32 suffices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Span {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+impl Span {
+    fn new(start: usize, end: usize) -> Self {
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    pub(crate) fn get(self, raw: &[u8]) -> &[u8] {
+        raw.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+
+    /// The span as text; every span the parser makes is ASCII or was checked.
+    pub(crate) fn get_str(self, raw: &[u8]) -> &str {
+        std::str::from_utf8(self.get(raw)).unwrap_or_default()
+    }
+}
+
+/// Where one header's name and (trimmed) value are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct HeaderSpan {
+    pub(crate) name: Span,
+    pub(crate) value: Span,
+}
+
+/// `METHOD SP target SP HTTP/1.x`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct RequestLine {
+    pub(crate) method: Span,
+    pub(crate) target: Span,
+    pub(crate) minor_version: u8,
+}
+
+/// Headers kept inline before spilling to the heap: browsers send 10-20.
+const INLINE_HEADERS: usize = 32;
+
+/// The header index of one request: inline for the usual sizes, so parsing a whole
+/// request allocates nothing.
+#[derive(Debug, Clone)]
+pub(crate) struct HeaderIndex {
+    inline: [HeaderSpan; INLINE_HEADERS],
+    len: usize,
+    spill: Vec<HeaderSpan>,
+}
+
+impl Default for HeaderIndex {
+    fn default() -> Self {
+        HeaderIndex {
+            inline: [HeaderSpan::default(); INLINE_HEADERS],
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
+}
+
+impl HeaderIndex {
+    fn push(&mut self, h: HeaderSpan) {
+        if self.len < INLINE_HEADERS {
+            self.inline[self.len] = h;
+            self.len += 1;
+        } else {
+            if self.spill.is_empty() {
+                self.spill.extend_from_slice(&self.inline);
+            }
+            self.spill.push(h);
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[HeaderSpan] {
+        if self.spill.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spill
+        }
+    }
+}
+
+/// Incremental parse state, kept between calls.
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    /// Bytes of the buffer already examined.
+    pos: usize,
+    /// Start of the current (unfinished) line.
+    line_start: usize,
+    /// Complete lines seen: the request line, then headers.
+    pub(crate) lines: usize,
+    pub(crate) request_line: RequestLine,
+}
+
+impl Scan {
+    /// Examine `buf[self.pos..]`. `Some(end)` once the empty line ending the head is
+    /// found (`end` is the head's length). Header lines go to `index` if given.
+    pub(crate) fn scan(
+        &mut self,
+        buf: &[u8],
+        config: &Config,
+        mut index: Option<&mut HeaderIndex>,
+    ) -> Result<Option<usize>, ProtocolError> {
+        let mut p = self.pos;
+        while let Some(q) = find_special(buf, p) {
+            match buf[q] {
+                b'\t' => {
+                    p = q + 1;
+                    continue;
+                }
+                b'\r' if q + 1 == buf.len() => {
+                    // Wait for the byte after the CR; look at the CR again then.
+                    self.pos = q;
+                    return self.check_partial(buf.len(), config).map(|()| None);
+                }
+                b'\r' => {
+                    self.check_line(q + 1, config)?;
+                    if q + 1 >= config.max_request_bytes() {
+                        return Err(self.too_large());
+                    }
+                    if buf[q + 1] != b'\n' {
+                        return Err(ProtocolError::MalformedLineEnding);
+                    }
+                    if self.end_line(&buf[..q], config, index.as_deref_mut())? {
+                        self.pos = q + 2;
+                        return Ok(Some(q + 2));
+                    }
+                    p = q + 2;
+                    self.line_start = p;
+                }
+                b'\n' => {
+                    self.check_line(q, config)?;
+                    if q >= config.max_request_bytes() {
+                        return Err(self.too_large());
+                    }
+                    return Err(ProtocolError::MalformedLineEnding);
+                }
+                _ => {
+                    self.check_line(q, config)?;
+                    return Err(self.malformed_line());
+                }
+            }
+        }
+        self.pos = buf.len();
+        self.check_partial(buf.len(), config).map(|()| None)
+    }
+
+    /// The caps as they stand once `len` bytes have arrived and the head is unfinished.
+    fn check_partial(&self, len: usize, config: &Config) -> Result<(), ProtocolError> {
+        self.check_line(len, config)?;
+        if len > config.max_request_bytes() {
+            return Err(self.too_large());
+        }
+        Ok(())
+    }
+
+    /// Whether the current line, `end - line_start` bytes so far (a final CR
+    /// included), is already over the cap.
+    fn check_line(&self, end: usize, config: &Config) -> Result<(), ProtocolError> {
+        if end - self.line_start > config.max_line_bytes() + 1 {
+            return Err(if self.lines == 0 {
+                ProtocolError::RequestLineTooLong
+            } else {
+                ProtocolError::HeaderLineTooLong
+            });
+        }
+        Ok(())
+    }
+
+    /// A line ended; `head[self.line_start..]` is its content. `true` at the empty
+    /// line that ends the head.
+    fn end_line(
+        &mut self,
+        head: &[u8],
+        config: &Config,
+        index: Option<&mut HeaderIndex>,
+    ) -> Result<bool, ProtocolError> {
+        let start = self.line_start;
+        let line = &head[start..];
+        if self.lines == 0 {
+            // RFC 9112 §2.2: ignore empty lines before the request line.
+            if !line.is_empty() {
+                self.request_line = parse_request_line(line, start)?;
+                self.lines = 1;
+            }
+            return Ok(false);
+        }
+        if line.is_empty() {
+            return Ok(true);
+        }
+        if self.lines > config.max_headers() {
+            return Err(ProtocolError::TooManyHeaders);
+        }
+        let header = parse_header_line(line, start)?;
+        if let Some(index) = index {
+            index.push(header);
+        }
+        self.lines += 1;
+        Ok(false)
+    }
+
+    fn malformed_line(&self) -> ProtocolError {
+        if self.lines == 0 {
+            ProtocolError::MalformedRequestLine
+        } else {
+            ProtocolError::MalformedHeader
+        }
+    }
+
+    fn too_large(&self) -> ProtocolError {
+        if self.lines == 0 {
+            ProtocolError::RequestLineTooLong
+        } else {
+            ProtocolError::RequestTooLarge
+        }
+    }
+}
+
+/// `method SP request-target SP HTTP/1.x` (RFC 9112 §3), at offset `at` in the head.
+fn parse_request_line(line: &[u8], at: usize) -> Result<RequestLine, ProtocolError> {
+    let bad = ProtocolError::MalformedRequestLine;
+    let method_len = line.iter().position(|&b| !is_token(b)).ok_or(bad)?;
+    if method_len == 0 || line[method_len] != b' ' {
+        return Err(bad);
+    }
+    let target_start = method_len + 1;
+    let target_len = line[target_start..]
+        .iter()
+        .position(|&b| !(0x21..=0x7e).contains(&b))
+        .ok_or(bad)?;
+    let version_start = target_start + target_len;
+    if target_len == 0 || line[version_start] != b' ' {
+        return Err(bad);
+    }
+    let minor_version = match &line[version_start + 1..] {
+        b"HTTP/1.1" => 1,
+        b"HTTP/1.0" => 0,
+        _ => return Err(bad),
+    };
+    Ok(RequestLine {
+        method: Span::new(at, at + method_len),
+        target: Span::new(at + target_start, at + version_start),
+        minor_version,
+    })
+}
+
+/// `name ":" OWS value OWS` (RFC 9112 §5). Control bytes and DEL were already refused
+/// by the scan, so the value needs no further check; the name must be a token and
+/// end right at the colon (no space before it, no obs-fold continuation).
+fn parse_header_line(line: &[u8], at: usize) -> Result<HeaderSpan, ProtocolError> {
+    let name_len = line
+        .iter()
+        .position(|&b| !is_token(b))
+        .unwrap_or(line.len());
+    if name_len == 0 || line.get(name_len) != Some(&b':') {
+        return Err(ProtocolError::MalformedHeader);
+    }
+    let mut start = name_len + 1;
+    let mut end = line.len();
+    while start < end && matches!(line[start], b' ' | b'\t') {
+        start += 1;
+    }
+    while end > start && matches!(line[end - 1], b' ' | b'\t') {
+        end -= 1;
+    }
+    Ok(HeaderSpan {
+        name: Span::new(at, at + name_len),
+        value: Span::new(at + start, at + end),
+    })
+}
+
+/// RFC 9110 §5.6.2 tchar
+pub(crate) fn is_token(b: u8) -> bool {
+    TOKEN[b as usize]
+}
+
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        i += 1;
+    }
+    t
+};
+
+/// The first byte at or after `from` that is a control byte (< 0x20) or DEL.
+fn find_special(buf: &[u8], from: usize) -> Option<usize> {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while i + 8 <= buf.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&buf[i..i + 8]);
+        let w = u64::from_le_bytes(word);
+        // Bytes below 0x20, and bytes equal to 0x7f. The lowest flagged byte of each
+        // mask is a true match (borrows only spill upwards), which is all we use.
+        let control = w.wrapping_sub(LOW * 0x20) & !w & HIGH;
+        let del = (w ^ (LOW * 0x7f)).wrapping_sub(LOW) & !(w ^ (LOW * 0x7f)) & HIGH;
+        let found = control | del;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    buf[i.min(buf.len())..]
+        .iter()
+        .position(|&b| b < 0x20 || b == 0x7f)
+        .map(|j| i + j)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_all(bytes: &[u8]) -> Result<Option<usize>, ProtocolError> {
+        Scan::default().scan(bytes, &Config::default(), None)
+    }
+
+    #[test]
+    fn scan_finds_the_empty_line() {
+        assert_eq!(
+            scan_all(b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest"),
+            Ok(Some(24))
+        );
+        assert_eq!(scan_all(b"\r\nGET / HTTP/1.1\r\n\r\n"), Ok(Some(20)));
+        assert_eq!(scan_all(b"GET / HTTP/1.1\r\nA: b\r\n"), Ok(None));
+        assert_eq!(scan_all(b"GET / HTTP/1.1\r"), Ok(None));
+        assert_eq!(
+            scan_all(b"GET / HTTP/1.1\nA: b\n\n"),
+            Err(ProtocolError::MalformedLineEnding)
+        );
+        assert_eq!(scan_all(b"\n"), Err(ProtocolError::MalformedLineEnding));
+        assert_eq!(
+            scan_all(b"GET / HTTP/1.1\rX"),
+            Err(ProtocolError::MalformedLineEnding)
+        );
+        assert_eq!(
+            scan_all(b"GET /\x01 HTTP/1.1"),
+            Err(ProtocolError::MalformedRequestLine)
+        );
+        assert_eq!(
+            scan_all(b"GET / HTTP/1.1\r\nA: \x7f\r\n"),
+            Err(ProtocolError::MalformedHeader)
+        );
+        assert_eq!(scan_all(b"GET / HTTP/1.1\r\nA:\tb\t\r\n\r\n"), Ok(Some(25)));
+    }
+
+    #[test]
+    fn scan_resumes_where_it_stopped() {
+        let bytes = b"GET / HTTP/1.1\r\nA: b\r\n\r\n";
+        let mut scan = Scan::default();
+        for n in 1..bytes.len() {
+            assert_eq!(scan.scan(&bytes[..n], &Config::default(), None), Ok(None));
+            // Every byte is examined once; a CR at the end waits for its LF.
+            let waiting_cr = bytes[n - 1] == b'\r';
+            assert_eq!(scan.pos, if waiting_cr { n - 1 } else { n });
+        }
+        let mut index = HeaderIndex::default();
+        let mut whole = Scan::default();
+        assert_eq!(
+            whole.scan(bytes, &Config::default(), Some(&mut index)),
+            Ok(Some(bytes.len()))
+        );
+        assert_eq!(
+            scan.scan(bytes, &Config::default(), None),
+            Ok(Some(bytes.len()))
+        );
+        assert_eq!(whole.request_line, scan.request_line);
+        assert_eq!(index.as_slice().len(), 1);
+    }
+
+    #[test]
+    fn special_bytes_are_found_at_every_offset() {
+        for len in 0..40 {
+            for at in 0..len {
+                for special in [0u8, b'\t', b'\n', b'\r', 0x1f, 0x7f] {
+                    let mut buf = vec![b'a'; len];
+                    buf[at] = special;
+                    // Bytes that must never be flagged.
+                    for (k, b) in buf.iter_mut().enumerate() {
+                        if k != at && k % 3 == 0 {
+                            *b = [0x20, 0x7e, 0x80, 0xff, 0x21][k % 5];
+                        }
+                    }
+                    for from in 0..=at {
+                        assert_eq!(find_special(&buf, from), Some(at), "{len} {at} {special}");
+                    }
+                    assert_eq!(find_special(&buf, at + 1), None);
+                }
+            }
+        }
+        assert_eq!(find_special(b"", 0), None);
+        assert_eq!(find_special(b"\x80\x7e\x20\xff\x1f", 0), Some(4));
+    }
+
+    #[test]
+    fn request_lines() {
+        let ok = parse_request_line(b"GET /a?b HTTP/1.1", 2).unwrap();
+        assert_eq!(ok.method, Span::new(2, 5));
+        assert_eq!(ok.target, Span::new(6, 10));
+        assert_eq!(ok.minor_version, 1);
+        for bad in [
+            &b"GET /a HTTP/1.2"[..],
+            b"GET  /a HTTP/1.1",
+            b"GET /a  HTTP/1.1",
+            b"GET /a",
+            b"GET",
+            b" GET /a HTTP/1.1",
+            b"G(T /a HTTP/1.1",
+            b"GET /\xc3\xa9 HTTP/1.1",
+            b"GET /a HTTP/1.1 ",
+        ] {
+            assert_eq!(
+                parse_request_line(bad, 0),
+                Err(ProtocolError::MalformedRequestLine),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn header_lines() {
+        let h = parse_header_line(b"Host: \t a b \t", 0).unwrap();
+        assert_eq!(h.name, Span::new(0, 4));
+        assert_eq!(h.value, Span::new(8, 11));
+        let empty = parse_header_line(b"X:", 0).unwrap();
+        assert_eq!(empty.value, Span::new(2, 2));
+        for bad in [&b"Host : a"[..], b": a", b" Host: a", b"Ho(st: a", b"Host"] {
+            assert_eq!(
+                parse_header_line(bad, 0),
+                Err(ProtocolError::MalformedHeader)
+            );
+        }
+    }
+
+    #[test]
+    fn the_index_spills_past_its_inline_slots() {
+        let mut index = HeaderIndex::default();
+        for i in 0..40 {
+            index.push(HeaderSpan {
+                name: Span::new(i, i + 1),
+                value: Span::default(),
+            });
+        }
+        let names: Vec<u32> = index.as_slice().iter().map(|h| h.name.start).collect();
+        assert_eq!(names, (0..40).collect::<Vec<u32>>());
+    }
+}
