@@ -285,6 +285,24 @@ fn parse_header_line(line: &[u8], at: usize) -> Result<HeaderSpan, ProtocolError
     })
 }
 
+/// The first `needle` in `line`, eight bytes at a time.
+pub(crate) fn find_byte(line: &[u8], needle: u8) -> Option<usize> {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while i + 8 <= line.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&line[i..i + 8]);
+        let x = u64::from_le_bytes(word) ^ (LOW * needle as u64);
+        let found = x.wrapping_sub(LOW) & !x & HIGH;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    line[i..].iter().position(|&b| b == needle).map(|j| i + j)
+}
+
 /// RFC 9110 §5.6.2 tchar
 pub(crate) fn is_token(b: u8) -> bool {
     TOKEN[b as usize]
@@ -426,6 +444,21 @@ mod tests {
         }
         assert_eq!(find_special(b"", 0), None);
         assert_eq!(find_special(b"\x80\x7e\x20\xff\x1f", 0), Some(4));
+    }
+
+    #[test]
+    fn find_byte_at_every_offset() {
+        for len in 1..30 {
+            for at in 0..len {
+                let mut line = vec![b'a'; len];
+                line[at] = b':';
+                if at + 1 < len {
+                    line[at + 1] = b':';
+                }
+                assert_eq!(find_byte(&line, b':'), Some(at));
+            }
+            assert_eq!(find_byte(&vec![b';'; len], b':'), None);
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::parse::{HeaderSpan, RequestLine, Span};
+use super::parse::{HeaderSpan, RequestLine, Span, find_byte};
 use crate::error::ProtocolError;
 
 /// Headers whose values may carry a credential; `Debug` prints them as `<redacted>`.
@@ -407,12 +407,12 @@ impl<'a> Iterator for Cookies<'a> {
             if self.rest.is_empty() {
                 self.rest = self.headers.next()?.1;
             }
-            let (pair, rest) = match memchr::memchr(b';', self.rest) {
+            let (pair, rest) = match find_byte(self.rest, b';') {
                 Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
                 None => (self.rest, &[][..]),
             };
             self.rest = rest;
-            let Some(eq) = memchr::memchr(b'=', pair) else {
+            let Some(eq) = find_byte(pair, b'=') else {
                 continue;
             };
             let name = trim_ows(&pair[..eq]);
