@@ -38,7 +38,7 @@ use std::fmt;
 
 use base64::Engine as _;
 
-use crate::handshake::{UpgradeRequest, percent_decode, query_pairs_raw, trim_ows};
+use crate::handshake::{UpgradeRequest, percent_decode, trim_ows};
 
 /// A credential; its `Debug` output is `Secret(<redacted>)`
 ///
@@ -236,9 +236,7 @@ pub fn basic(req: &UpgradeRequest<'_>) -> Result<Option<BasicCredentials>, Crede
 ///
 /// Query strings end up in access logs: prefer short-lived, single-use tokens here.
 pub fn query<'a>(req: &UpgradeRequest<'a>, name: &str) -> Option<Secret<'a>> {
-    query_pairs_raw(req.query()?)
-        .find(|(n, _)| percent_decode(n).as_ref() == name.as_bytes())
-        .map(|(_, v)| Secret(percent_decode(v)))
+    req.query_value_raw(name).map(|v| Secret(percent_decode(v)))
 }
 
 /// The value of the first cookie called `name` (`Cookie: token=<t>`)

@@ -23,7 +23,7 @@ mod request;
 mod response;
 
 pub use request::{Cookies, HeaderIter, ListItems, UpgradeRequest};
-pub(crate) use request::{percent_decode, query_pairs_raw, trim_ows};
+pub(crate) use request::{percent_decode, trim_ows};
 pub use response::{
     Accept, AcceptKey, BearerError, Body, Challenge, Decision, HeaderText, Response, accept_key,
 };

@@ -207,9 +207,14 @@ impl<'a> UpgradeRequest<'a> {
     /// .unwrap();
     /// ```
     pub fn query_param(&self, name: &str) -> Option<Cow<'a, str>> {
+        self.query_value_raw(name).map(decode_lossy)
+    }
+
+    /// The still-encoded value of the first query parameter whose decoded name is `name`.
+    pub(crate) fn query_value_raw(&self, name: &str) -> Option<&'a str> {
         query_pairs_raw(self.query()?)
             .find(|(n, _)| percent_decode(n).as_ref() == name.as_bytes())
-            .map(|(_, value)| decode_lossy(value))
+            .map(|(_, value)| value)
     }
 
     /// The HTTP minor version: 1 for HTTP/1.1, 0 for HTTP/1.0
@@ -486,7 +491,7 @@ fn base64_value(b: u8) -> Option<u8> {
 }
 
 /// `a=1&b&c=` as raw `(name, value)` pairs; empty pieces skipped.
-pub(crate) fn query_pairs_raw(query: &str) -> impl Iterator<Item = (&str, &str)> {
+fn query_pairs_raw(query: &str) -> impl Iterator<Item = (&str, &str)> {
     query
         .split('&')
         .filter(|p| !p.is_empty())

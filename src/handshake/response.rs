@@ -6,6 +6,7 @@ use std::fmt;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
 
+use super::parse::is_token;
 use crate::error::{ProtocolError, UsageError};
 
 /// A header name or value the caller hands over: static text costs no allocation
@@ -537,7 +538,7 @@ fn check_headers(
     reserved: &[&'static str],
 ) -> Result<(), UsageError> {
     for (name, value) in headers {
-        if name.is_empty() || !name.bytes().all(is_token_byte) {
+        if name.is_empty() || !name.bytes().all(is_token) {
             return Err(UsageError::InvalidHeaderName);
         }
         if let Some(r) = reserved.iter().find(|r| name.eq_ignore_ascii_case(r)) {
@@ -558,11 +559,6 @@ fn check_value(value: &[u8]) -> Result<(), UsageError> {
     } else {
         Err(UsageError::InvalidHeaderValue)
     }
-}
-
-/// RFC 9110 §5.6.2 tchar
-pub(crate) fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn write_headers(headers: &[(HeaderText, HeaderText)], out: &mut Vec<u8>) {
