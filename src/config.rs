@@ -23,6 +23,11 @@ pub struct Config {
     max_request_bytes: usize,
     max_line_bytes: usize,
     max_headers: usize,
+    max_frame_bytes: usize,
+    max_message_bytes: usize,
+    max_auth_message_bytes: usize,
+    auto_pong: bool,
+    streaming: bool,
 }
 
 impl Default for Config {
@@ -31,6 +36,11 @@ impl Default for Config {
             max_request_bytes: 32 * 1024,
             max_line_bytes: 16 * 1024,
             max_headers: 100,
+            max_frame_bytes: 16 << 20,
+            max_message_bytes: 64 << 20,
+            max_auth_message_bytes: 8 * 1024,
+            auto_pong: true,
+            streaming: false,
         }
     }
 }
@@ -59,6 +69,43 @@ impl Config {
     pub fn max_headers(&self) -> usize {
         self.max_headers
     }
+
+    /// Most payload bytes in one data frame; more closes with 1009. Default 16 MiB,
+    /// which lets a 16 MiB message arrive as a single frame.
+    ///
+    /// Not applied in [streaming](Config::streaming) mode, which buffers no payload.
+    pub fn max_frame_bytes(&self) -> usize {
+        self.max_frame_bytes
+    }
+
+    /// Most payload bytes in one message, all fragments together; more closes with
+    /// 1009. Default 64 MiB: a connection never buffers more than this.
+    ///
+    /// Not applied in [streaming](Config::streaming) mode.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
+    }
+
+    /// Most bytes of the first message when it carries the credential (first-message
+    /// authentication); more closes with 1009 before the rest is buffered. Default 8 KiB,
+    /// room for any token while an unauthenticated peer can make the connection hold
+    /// little.
+    pub fn max_auth_message_bytes(&self) -> usize {
+        self.max_auth_message_bytes
+    }
+
+    /// Answer each ping with a pong automatically. Default on; when off, the caller
+    /// answers [`Event::Ping`](crate::connection::Event::Ping) itself.
+    pub fn auto_pong(&self) -> bool {
+        self.auto_pong
+    }
+
+    /// Hand out data as it arrives ([`Event::TextChunk`](crate::connection::Event::TextChunk),
+    /// [`Event::BinaryChunk`](crate::connection::Event::BinaryChunk)) instead of whole
+    /// messages, so a large message is never held whole. Default off.
+    pub fn streaming(&self) -> bool {
+        self.streaming
+    }
 }
 
 /// Builds a [`Config`], checking each limit
@@ -86,12 +133,44 @@ impl ConfigBuilder {
         self
     }
 
+    /// See [`Config::max_frame_bytes`]
+    pub fn max_frame_bytes(mut self, n: usize) -> Self {
+        self.config.max_frame_bytes = n;
+        self
+    }
+
+    /// See [`Config::max_message_bytes`]
+    pub fn max_message_bytes(mut self, n: usize) -> Self {
+        self.config.max_message_bytes = n;
+        self
+    }
+
+    /// See [`Config::max_auth_message_bytes`]
+    pub fn max_auth_message_bytes(mut self, n: usize) -> Self {
+        self.config.max_auth_message_bytes = n;
+        self
+    }
+
+    /// See [`Config::auto_pong`]
+    pub fn auto_pong(mut self, on: bool) -> Self {
+        self.config.auto_pong = on;
+        self
+    }
+
+    /// See [`Config::streaming`]
+    pub fn streaming(mut self, on: bool) -> Self {
+        self.config.streaming = on;
+        self
+    }
+
     /// Check the limits and build
     ///
     /// # Errors
     /// [`ConfigError::OutOfRange`] when a limit is outside its range: `max_request_bytes`
     /// in 64..=1 MiB, `max_line_bytes` in 16..=`max_request_bytes`, `max_headers` in
-    /// 1..=[`MAX_HEADERS_CEILING`].
+    /// 1..=[`MAX_HEADERS_CEILING`], `max_message_bytes` at least 1, `max_frame_bytes` in
+    /// 1..=`max_message_bytes`, `max_auth_message_bytes` at least 1 (the smaller of it
+    /// and `max_message_bytes` applies to a first message).
     pub fn build(self) -> Result<Config, ConfigError> {
         let c = self.config;
         check(
@@ -102,6 +181,14 @@ impl ConfigBuilder {
         )?;
         check("max_line_bytes", c.max_line_bytes, 16, c.max_request_bytes)?;
         check("max_headers", c.max_headers, 1, MAX_HEADERS_CEILING)?;
+        check("max_message_bytes", c.max_message_bytes, 1, usize::MAX)?;
+        check("max_frame_bytes", c.max_frame_bytes, 1, c.max_message_bytes)?;
+        check(
+            "max_auth_message_bytes",
+            c.max_auth_message_bytes,
+            1,
+            usize::MAX,
+        )?;
         Ok(c)
     }
 }

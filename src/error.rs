@@ -9,6 +9,8 @@
 //! No error message ever contains bytes from the request: a credential cannot leak
 //! through `Display` or `Debug` of an error.
 
+use crate::frame::CloseCode;
+
 /// Any error the state machines return
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,6 +80,56 @@ pub enum ProtocolError {
     /// `Transfer-Encoding`); the bytes after the head must be frames
     #[error("websocket upgrade must not carry a request body")]
     UnexpectedBody,
+
+    // Frames and messages (RFC 6455 §5); `close_code` gives the answer.
+    /// A frame with opcode 0x3-0x7 or 0xB-0xF
+    #[error("reserved opcode")]
+    ReservedOpcode,
+    /// RSV1, RSV2 or RSV3 set without an extension that defines it
+    #[error("reserved bits set without a negotiated extension")]
+    ReservedBits,
+    /// A client frame without a mask (RFC 6455 §5.1)
+    #[error("client frame is not masked")]
+    UnmaskedFrame,
+    /// A server frame with a mask (RFC 6455 §5.1)
+    #[error("server frame is masked")]
+    MaskedFrame,
+    /// A close, ping or pong frame without FIN
+    #[error("fragmented control frame")]
+    FragmentedControlFrame,
+    /// A close, ping or pong payload over 125 bytes
+    #[error("control frame payload over 125 bytes")]
+    ControlFrameTooLong,
+    /// A 64-bit payload length with its most significant bit set
+    #[error("payload length has its most significant bit set")]
+    PayloadLengthOverflow,
+    /// A continuation frame with no fragmented message in progress
+    #[error("continuation frame without a message in progress")]
+    UnexpectedContinuation,
+    /// A new text or binary frame while a fragmented message is unfinished
+    #[error("new message before the fragmented one finished")]
+    ExpectedContinuation,
+    /// A close payload of one byte
+    #[error("close payload of one byte")]
+    InvalidClosePayload,
+    /// A close code that may not appear on the wire (RFC 6455 §7.4)
+    #[error("close code not allowed on the wire")]
+    InvalidCloseCode,
+    /// A text message or close reason that is not UTF-8
+    #[error("invalid UTF-8 in a text message or close reason")]
+    InvalidUtf8,
+    /// A frame longer than [`Config::max_frame_bytes`](crate::Config::max_frame_bytes)
+    #[error("frame over the size limit")]
+    FrameTooLarge,
+    /// A message longer than [`Config::max_message_bytes`](crate::Config::max_message_bytes),
+    /// or a first message longer than
+    /// [`Config::max_auth_message_bytes`](crate::Config::max_auth_message_bytes)
+    #[error("message over the size limit")]
+    MessageTooLarge,
+    /// More than [`Config::max_message_bytes`](crate::Config::max_message_bytes)
+    /// arrived while the caller was still checking the first message
+    #[error("too much input before authentication finished")]
+    TooMuchBeforeAuth,
 }
 
 impl ProtocolError {
@@ -92,17 +144,24 @@ impl ProtocolError {
             RequestLineTooLong => 414,
             UnsupportedVersion => 426,
             HeaderLineTooLong | TooManyHeaders | RequestTooLarge => 431,
-            MalformedRequestLine
-            | MalformedHeader
-            | MalformedLineEnding
-            | MissingHost
-            | DuplicateHost
-            | UnsupportedHttpVersion
-            | InvalidTarget
-            | MissingConnectionUpgrade
-            | MissingKey
-            | InvalidKey
-            | UnexpectedBody => 400,
+            // Malformed requests; frame-level errors happen after the handshake, where
+            // no status answers them, but a 400 is right if one ever must.
+            _ => 400,
+        }
+    }
+
+    /// The close code that answers this error (RFC 6455 §7.4.1)
+    ///
+    /// 1002 for protocol violations, 1007 for invalid UTF-8, 1009 for frames or
+    /// messages over a limit, 1008 for too much input before authentication. Handshake
+    /// errors never reach a connection; they map to 1002.
+    pub fn close_code(&self) -> CloseCode {
+        use ProtocolError::*;
+        match self {
+            InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            FrameTooLarge | MessageTooLarge => CloseCode::MESSAGE_TOO_BIG,
+            TooMuchBeforeAuth => CloseCode::POLICY_VIOLATION,
+            _ => CloseCode::PROTOCOL_ERROR,
         }
     }
 }
@@ -129,6 +188,25 @@ pub enum UsageError {
     /// Input after the handshake already produced its response
     #[error("the handshake is already finished")]
     HandshakeFinished,
+    /// A send after this side sent a close frame or the connection failed
+    #[error("the connection is closing or closed; nothing more can be sent")]
+    SendAfterClose,
+    /// A ping, pong or close payload over 125 bytes (close: code plus reason)
+    #[error("control frame payload over 125 bytes")]
+    ControlPayloadTooLong,
+    /// A close code that may not be sent (1005, 1006, 1015, reserved or unassigned)
+    #[error("close code {0} may not be sent")]
+    InvalidCloseCode(u16),
+    /// A whole message or a fragment of the other kind while a fragmented message is
+    /// being sent
+    #[error("a fragmented message is being sent; finish it first")]
+    MessageInProgress,
+    /// A frame head for a vectored write while earlier output is still queued
+    #[error("drain poll_transmit before writing a frame head")]
+    TransmitPending,
+    /// A verdict on the first message when none is waiting for one
+    #[error("no first message is waiting for a verdict")]
+    NotAwaitingAuth,
 }
 
 /// A configuration value is out of range

@@ -76,11 +76,15 @@ struct ReadmeDoctests;
 
 pub mod auth;
 mod config;
+pub mod connection;
 pub mod error;
+pub mod frame;
 pub mod handshake;
 
 pub use config::{Config, ConfigBuilder, MAX_HEADERS_CEILING, MAX_REQUEST_BYTES_CEILING};
+pub use connection::{Event, MessageKind, ServerConnection};
 pub use error::{ConfigError, Error, ProtocolError, UsageError};
+pub use frame::CloseCode;
 pub use handshake::{
     Accept, AcceptKey, Accepted, BearerError, Body, Challenge, Decision, Outcome, PendingHandshake,
     Rejected, Response, ServerHandshake, UpgradeRequest, accept_key,

@@ -1,0 +1,960 @@
+//! Messages after the `101`: bytes in, events out; messages in, bytes out (RFC 6455 §5-7)
+//!
+//! A [`ServerConnection`] is a state machine over the bytes the caller reads from the
+//! socket. The caller drives it in a loop:
+//!
+//! 1. [`handle_input`](ServerConnection::handle_input) with the bytes read (any split);
+//! 2. [`poll_event`](ServerConnection::poll_event) until it returns `Ok(None)`: text,
+//!    binary, ping, pong and close events, each borrowing the connection's buffer;
+//! 3. [`poll_transmit`](ServerConnection::poll_transmit) and write what it gives to the
+//!    socket: pongs, the close echo, and whatever the caller sent;
+//! 4. once [`is_closed`](ServerConnection::is_closed) and the output is written, close
+//!    the socket.
+//!
+//! After any call that changes the connection, drain `poll_event` and then
+//! `poll_transmit` before waiting on the socket again.
+//!
+//! ```
+//! use wsgate::connection::{Event, ServerConnection};
+//! use wsgate::frame::{apply_mask, FrameHeader, OpCode};
+//! use wsgate::Config;
+//!
+//! let mut conn = ServerConnection::new("alice", &Config::default());
+//! // A client's masked text frame "hi", as read from the socket
+//! let mut wire = Vec::new();
+//! FrameHeader::new(true, OpCode::Text, Some([7, 7, 7, 7]), 2).write(&mut wire);
+//! wire.extend_from_slice(&[b'h' ^ 7, b'i' ^ 7]);
+//!
+//! conn.handle_input(&wire).unwrap();
+//! let mut echo = String::new();
+//! while let Some(event) = conn.poll_event().unwrap() {
+//!     if let Event::Text(text) = event {
+//!         echo.push_str(text);
+//!     }
+//! }
+//! conn.send_text(&echo).unwrap();
+//! let mut out = Vec::new();
+//! conn.poll_transmit(&mut out);
+//! assert_eq!(out, b"\x81\x02hi"); // server frames are not masked
+//! assert_eq!(*conn.data(), "alice");
+//! ```
+//!
+//! # Errors and closing
+//!
+//! When the peer breaks the protocol, the connection queues a close frame with the
+//! matching code (1002, 1007, 1009; see [`ProtocolError::close_code`]), and
+//! `poll_event` returns the [`ProtocolError`], then the same error on every later call.
+//! Messages completed before the error are delivered first. A received close is
+//! echoed; then [`is_closed`](ServerConnection::is_closed) is true.
+//!
+//! # First-message authentication
+//!
+//! Browsers that cannot send a credential in the handshake send it as the first
+//! message. A connection made with
+//! [`require_first_message_auth`](ServerConnection::require_first_message_auth)
+//! delivers that message as [`Event::AuthMessage`] (at most
+//! [`Config::max_auth_message_bytes`]) and nothing else until the caller calls
+//! [`accept_auth`](ServerConnection::accept_auth); everything that arrives meanwhile
+//! waits, nothing is lost. [`reject_auth`](ServerConnection::reject_auth) and
+//! [`handle_auth_timeout`](ServerConnection::handle_auth_timeout) (the caller's timer:
+//! the crate reads no clock) close with 1008.
+
+mod utf8;
+
+use crate::auth::Secret;
+use crate::config::Config;
+use crate::error::{Error, ProtocolError, UsageError};
+use crate::frame::{
+    CloseCode, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, apply_mask,
+    parse_close_payload,
+};
+use crate::handshake::Accepted;
+use utf8::Utf8Stream;
+
+/// Text or binary
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// UTF-8 text (opcode 0x1)
+    Text,
+    /// Binary (opcode 0x2)
+    Binary,
+}
+
+impl MessageKind {
+    fn opcode(self) -> OpCode {
+        match self {
+            Self::Text => OpCode::Text,
+            Self::Binary => OpCode::Binary,
+        }
+    }
+}
+
+/// What the peer sent; borrows the connection until the next call that changes it
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A whole text message, UTF-8 checked
+    Text(&'a str),
+    /// A whole binary message
+    Binary(&'a [u8]),
+    /// A ping; already answered when [`Config::auto_pong`] is on (the default)
+    Ping(&'a [u8]),
+    /// A pong
+    Pong(&'a [u8]),
+    /// The peer closed; the echo is queued unless this side closed first. The code is
+    /// `None` when the close frame carried none.
+    Close {
+        /// The status code, if any
+        code: Option<CloseCode>,
+        /// The reason, possibly empty
+        reason: &'a str,
+    },
+    /// In [streaming](Config::streaming) mode: a piece of a text message as it
+    /// arrived. The message's UTF-8 is checked piece by piece, but a piece may end
+    /// inside a code point, so it is handed out as bytes.
+    TextChunk {
+        /// The bytes of this piece
+        data: &'a [u8],
+        /// The first piece of the message
+        first: bool,
+        /// The last piece of the message
+        fin: bool,
+    },
+    /// In [streaming](Config::streaming) mode: a piece of a binary message
+    BinaryChunk {
+        /// The bytes of this piece
+        data: &'a [u8],
+        /// The first piece of the message
+        first: bool,
+        /// The last piece of the message
+        fin: bool,
+    },
+    /// With first-message authentication: the first message, to check, then answer
+    /// with [`ServerConnection::accept_auth`] or [`ServerConnection::reject_auth`].
+    /// `Debug` does not show it.
+    AuthMessage {
+        /// The message
+        message: Secret<'a>,
+        /// Whether it was a text message (then it is UTF-8)
+        text: bool,
+    },
+}
+
+/// An encoded frame header to write before a payload the caller writes itself (a
+/// vectored write), from [`ServerConnection::frame_head`]
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct FrameHead {
+    bytes: [u8; MAX_HEADER_LEN],
+    len: u8,
+}
+
+impl FrameHead {
+    /// The header bytes
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for FrameHead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("FrameHead").field(&self.as_bytes()).finish()
+    }
+}
+
+/// The server side of an open WebSocket connection
+///
+/// Holds the caller's data `U` (what the handshake decision learned) for its whole
+/// life. Holds no buffer while idle: input is buffered only until its events are
+/// polled, output only until it is drained. See the [module docs](self).
+pub struct ServerConnection<U> {
+    data: U,
+    recv: Recv,
+    core: Core,
+}
+
+/// Received bytes and the message being assembled; events borrow from here
+struct Recv {
+    /// Received bytes; `buf[pos..]` is not yet consumed.
+    buf: Vec<u8>,
+    pos: usize,
+    /// The payload of a message that arrived in pieces.
+    msg: Vec<u8>,
+    /// `msg` was handed out; empty it on the next call.
+    msg_delivered: bool,
+    message: Option<InMessage>,
+}
+
+/// A message whose frames are arriving
+struct InMessage {
+    kind: MessageKind,
+    /// Payload bytes so far, all frames.
+    len: u64,
+    utf8: Utf8Stream,
+    /// The data frame whose payload is arriving, if its header has been read.
+    frame: Option<InFrame>,
+    /// No piece of the message handed out yet (streaming).
+    first_piece: bool,
+}
+
+#[derive(Clone, Copy)]
+struct InFrame {
+    remaining: u64,
+    mask: Option<[u8; 4]>,
+    /// Payload bytes of this frame already consumed: the phase of the mask.
+    offset: usize,
+    fin: bool,
+}
+
+/// Everything but the received bytes: state, limits, output
+struct Core {
+    tx: Vec<u8>,
+    phase: Phase,
+    auth: Auth,
+    /// The kind of the fragmented message being sent, if one is open.
+    sending: Option<MessageKind>,
+    limits: Limits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Open,
+    /// This side sent a close and waits for the peer's.
+    CloseSent,
+    /// Both closes were exchanged, or this side closed for a policy reason.
+    Closed,
+    Failed(ProtocolError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    Done,
+    /// The first message has not arrived.
+    Awaiting,
+    /// The first message was handed out; the caller has not decided.
+    Deciding,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_frame: u64,
+    max_message: u64,
+    max_auth: u64,
+    auto_pong: bool,
+    streaming: bool,
+}
+
+/// Where an event's bytes are
+#[derive(Debug, Clone, Copy)]
+enum Ready {
+    /// A whole message in `buf[start..end]`, or in `msg` when `range` is `None`
+    Message {
+        kind: MessageKind,
+        range: Option<(usize, usize)>,
+        auth: bool,
+    },
+    Chunk {
+        kind: MessageKind,
+        start: usize,
+        end: usize,
+        first: bool,
+        fin: bool,
+    },
+    Ping(usize, usize),
+    Pong(usize, usize),
+    Close {
+        code: Option<CloseCode>,
+        start: usize,
+        end: usize,
+    },
+}
+
+const AUTH_FAILED_REASON: &str = "authentication failed";
+
+impl<U> ServerConnection<U> {
+    /// A connection whose handshake is done, carrying the caller's `data`
+    pub fn new(data: U, config: &Config) -> Self {
+        Self {
+            data,
+            recv: Recv {
+                buf: Vec::new(),
+                pos: 0,
+                msg: Vec::new(),
+                msg_delivered: false,
+                message: None,
+            },
+            core: Core {
+                tx: Vec::new(),
+                phase: Phase::Open,
+                auth: Auth::Done,
+                sending: None,
+                limits: Limits {
+                    max_frame: config.max_frame_bytes() as u64,
+                    max_message: config.max_message_bytes() as u64,
+                    max_auth: config.max_auth_message_bytes() as u64,
+                    auto_pong: config.auto_pong(),
+                    streaming: config.streaming(),
+                },
+            },
+        }
+    }
+
+    /// The connection for an accepted handshake: its data, and the bytes that came
+    /// after the request (taken over without a copy)
+    pub fn from_accepted(accepted: Accepted<U>, config: &Config) -> Self {
+        let (data, leftover) = accepted.into_parts();
+        let mut conn = Self::new(data, config);
+        conn.recv.buf = leftover;
+        conn
+    }
+
+    /// Require first-message authentication: the first message is handed out as
+    /// [`Event::AuthMessage`] and nothing else is delivered until
+    /// [`accept_auth`](Self::accept_auth)
+    ///
+    /// Call before polling any event. The caller SHOULD also arm a timer and call
+    /// [`handle_auth_timeout`](Self::handle_auth_timeout) when it fires.
+    pub fn require_first_message_auth(mut self) -> Self {
+        self.core.auth = Auth::Awaiting;
+        self
+    }
+
+    /// The caller's data
+    pub fn data(&self) -> &U {
+        &self.data
+    }
+
+    /// The caller's data, mutably (for example to record who authenticated by the
+    /// first message)
+    pub fn data_mut(&mut self) -> &mut U {
+        &mut self.data
+    }
+
+    /// The caller's data, ending the connection
+    pub fn into_data(self) -> U {
+        self.data
+    }
+
+    /// Feed bytes read from the socket, in any split
+    ///
+    /// Only buffers them; [`poll_event`](Self::poll_event) decodes. Bytes after the
+    /// close handshake are ignored.
+    ///
+    /// # Errors
+    /// The sticky [`ProtocolError`] once the connection failed, or
+    /// [`ProtocolError::TooMuchBeforeAuth`] when more than
+    /// [`Config::max_message_bytes`] wait behind a first message the caller has not
+    /// decided on.
+    pub fn handle_input(&mut self, input: &[u8]) -> Result<(), Error> {
+        match self.core.phase {
+            Phase::Failed(e) => return Err(e.into()),
+            Phase::Closed => return Ok(()),
+            Phase::Open | Phase::CloseSent => {}
+        }
+        let r = &mut self.recv;
+        if r.pos == r.buf.len() {
+            r.buf.clear();
+        } else if r.pos > 0 {
+            r.buf.drain(..r.pos);
+        }
+        r.pos = 0;
+        r.buf.extend_from_slice(input);
+        if self.core.auth == Auth::Deciding && r.buf.len() as u64 > self.core.limits.max_message {
+            return Err(self.core.fail(ProtocolError::TooMuchBeforeAuth));
+        }
+        Ok(())
+    }
+
+    /// The next event, or `Ok(None)` when more input is needed (or the connection is
+    /// closed, or a first message awaits the caller's verdict)
+    ///
+    /// The event borrows the connection: copy what must outlive the next call.
+    ///
+    /// # Errors
+    /// The [`ProtocolError`] the peer committed; the close frame answering it is
+    /// queued for [`poll_transmit`](Self::poll_transmit). Every later call returns the
+    /// same error.
+    pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, Error> {
+        let ready = match self.advance() {
+            Ok(Some(ready)) => ready,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(self.core.fail(e)),
+        };
+        let Self { recv, core, .. } = self;
+        let event = match ready {
+            Ready::Message { kind, range, auth } => {
+                let bytes = match range {
+                    Some((start, end)) => &recv.buf[start..end],
+                    None => &recv.msg[..],
+                };
+                if kind == MessageKind::Text && simdutf8::basic::from_utf8(bytes).is_err() {
+                    return Err(core.fail(ProtocolError::InvalidUtf8));
+                }
+                match (auth, kind) {
+                    (true, kind) => Event::AuthMessage {
+                        message: Secret::new(bytes),
+                        text: kind == MessageKind::Text,
+                    },
+                    // Checked just above; the second check of a valid slice is what
+                    // turns it into a `&str` without `unsafe`.
+                    (false, MessageKind::Text) => match simdutf8::basic::from_utf8(bytes) {
+                        Ok(text) => Event::Text(text),
+                        Err(_) => return Err(core.fail(ProtocolError::InvalidUtf8)),
+                    },
+                    (false, MessageKind::Binary) => Event::Binary(bytes),
+                }
+            }
+            Ready::Chunk {
+                kind,
+                start,
+                end,
+                first,
+                fin,
+            } => {
+                let data = &recv.buf[start..end];
+                match kind {
+                    MessageKind::Text => Event::TextChunk { data, first, fin },
+                    MessageKind::Binary => Event::BinaryChunk { data, first, fin },
+                }
+            }
+            Ready::Ping(start, end) => Event::Ping(&recv.buf[start..end]),
+            Ready::Pong(start, end) => Event::Pong(&recv.buf[start..end]),
+            Ready::Close { code, start, end } => match std::str::from_utf8(&recv.buf[start..end]) {
+                Ok(reason) => Event::Close { code, reason },
+                Err(_) => return Err(core.fail(ProtocolError::InvalidUtf8)),
+            },
+        };
+        Ok(Some(event))
+    }
+
+    /// Decode up to the next event; the bytes stay in place for `poll_event` to lend
+    fn advance(&mut self) -> Result<Option<Ready>, ProtocolError> {
+        match self.core.phase {
+            Phase::Failed(e) => return Err(e),
+            Phase::Closed => return Ok(None),
+            Phase::Open | Phase::CloseSent => {}
+        }
+        if self.recv.msg_delivered {
+            self.recv.msg = Vec::new();
+            self.recv.msg_delivered = false;
+        }
+        loop {
+            if self.core.auth == Auth::Deciding {
+                return Ok(None);
+            }
+            if let Some(ready) = self.next_piece()? {
+                return Ok(Some(ready));
+            }
+            if self
+                .recv
+                .message
+                .as_ref()
+                .is_some_and(|m| m.frame.is_some())
+            {
+                // A data frame's payload is still arriving.
+                self.release_input();
+                return Ok(None);
+            }
+            let r = &mut self.recv;
+            let Some((header, header_len)) = FrameHeader::parse(&r.buf[r.pos..])? else {
+                self.release_input();
+                return Ok(None);
+            };
+            if header.rsv != 0 {
+                return Err(ProtocolError::ReservedBits);
+            }
+            let Some(key) = header.mask else {
+                return Err(ProtocolError::UnmaskedFrame);
+            };
+            let available = (r.buf.len() - r.pos - header_len) as u64;
+            if header.opcode.is_control() {
+                // At most 125 bytes: wait until the whole frame is here.
+                if available < header.payload_len {
+                    return Ok(None);
+                }
+                let start = r.pos + header_len;
+                let end = start + header.payload_len as usize;
+                apply_mask(&mut r.buf[start..end], key, 0);
+                r.pos = end;
+                if let Some(ready) = self.control(header.opcode, start, end)? {
+                    return Ok(Some(ready));
+                }
+                continue;
+            }
+            if let Some(ready) = self.start_data_frame(header, header_len, key, available)? {
+                return Ok(Some(ready));
+            }
+        }
+    }
+
+    /// Handle a whole control frame whose unmasked payload is `buf[start..end]`
+    fn control(
+        &mut self,
+        opcode: OpCode,
+        start: usize,
+        end: usize,
+    ) -> Result<Option<Ready>, ProtocolError> {
+        let payload = &self.recv.buf[start..end];
+        let deliver = self.core.auth == Auth::Done;
+        match opcode {
+            OpCode::Ping => {
+                if self.core.limits.auto_pong && self.core.phase == Phase::Open {
+                    write_frame(&mut self.core.tx, OpCode::Pong, true, payload);
+                }
+                Ok(deliver.then_some(Ready::Ping(start, end)))
+            }
+            OpCode::Pong => Ok(deliver.then_some(Ready::Pong(start, end))),
+            _ => {
+                let code = parse_close_payload(payload)?.map(|(code, _)| code);
+                if self.core.phase == Phase::Open {
+                    // Echo the status code (RFC 6455 §5.5.1), not the reason.
+                    let echo = code.map(|c| c.0.to_be_bytes());
+                    write_frame(
+                        &mut self.core.tx,
+                        OpCode::Close,
+                        true,
+                        echo.as_ref().map_or(&[][..], |e| &e[..]),
+                    );
+                }
+                self.core.phase = Phase::Closed;
+                self.recv.message = None;
+                let reason_start = if code.is_some() { start + 2 } else { start };
+                Ok(Some(Ready::Close {
+                    code,
+                    start: reason_start,
+                    end,
+                }))
+            }
+        }
+    }
+
+    /// Check a text or binary frame header; a whole single-frame message that is
+    /// already here is handed out in place, anything else starts arriving piecewise
+    fn start_data_frame(
+        &mut self,
+        header: FrameHeader,
+        header_len: usize,
+        key: [u8; 4],
+        available: u64,
+    ) -> Result<Option<Ready>, ProtocolError> {
+        let limits = self.core.limits;
+        let before_auth = self.core.auth != Auth::Done;
+        let streaming = limits.streaming && !before_auth;
+        let r = &mut self.recv;
+        let (kind, so_far) = match (header.opcode, &r.message) {
+            (OpCode::Continuation, Some(m)) => (m.kind, m.len),
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
+            (OpCode::Text, None) => (MessageKind::Text, 0),
+            (_, None) => (MessageKind::Binary, 0),
+        };
+        // Both terms are below 2^63: no overflow.
+        let total = so_far + header.payload_len;
+        if !streaming {
+            if before_auth && total > limits.max_auth {
+                return Err(ProtocolError::MessageTooLarge);
+            }
+            if header.payload_len > limits.max_frame {
+                return Err(ProtocolError::FrameTooLarge);
+            }
+            if total > limits.max_message {
+                return Err(ProtocolError::MessageTooLarge);
+            }
+        }
+        if !streaming && r.message.is_none() && header.fin && available >= header.payload_len {
+            // The common case: a whole message in one frame, all here. Unmask in place
+            // and lend it; no copy.
+            let start = r.pos + header_len;
+            let end = start + header.payload_len as usize;
+            apply_mask(&mut r.buf[start..end], key, 0);
+            r.pos = end;
+            if before_auth {
+                self.core.auth = Auth::Deciding;
+            }
+            return Ok(Some(Ready::Message {
+                kind,
+                range: Some((start, end)),
+                auth: before_auth,
+            }));
+        }
+        r.pos += header_len;
+        let frame = InFrame {
+            remaining: header.payload_len,
+            mask: header.mask,
+            offset: 0,
+            fin: header.fin,
+        };
+        match &mut r.message {
+            Some(m) => m.frame = Some(frame),
+            None => {
+                r.message = Some(InMessage {
+                    kind,
+                    len: 0,
+                    utf8: Utf8Stream::default(),
+                    frame: Some(frame),
+                    first_piece: true,
+                });
+            }
+        }
+        Ok(None)
+    }
+
+    /// Consume what has arrived of the current data frame's payload
+    fn next_piece(&mut self) -> Result<Option<Ready>, ProtocolError> {
+        let streaming = self.core.limits.streaming && self.core.auth == Auth::Done;
+        let r = &mut self.recv;
+        let Some(m) = &mut r.message else {
+            return Ok(None);
+        };
+        let Some(frame) = &mut m.frame else {
+            return Ok(None);
+        };
+        let take = frame.remaining.min((r.buf.len() - r.pos) as u64) as usize;
+        let first = m.first_piece;
+        let last_of_frame = take as u64 == frame.remaining;
+        let fin = last_of_frame && frame.fin;
+        if take == 0 && !last_of_frame {
+            return Ok(None);
+        }
+        let (start, end) = (r.pos, r.pos + take);
+        if let Some(key) = frame.mask {
+            apply_mask(&mut r.buf[start..end], key, frame.offset);
+        }
+        frame.offset += take;
+        frame.remaining -= take as u64;
+        r.pos = end;
+        m.len += take as u64;
+        if last_of_frame {
+            m.frame = None;
+        }
+        let kind = m.kind;
+        if kind == MessageKind::Text {
+            let piece = &r.buf[start..end];
+            m.utf8.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)?;
+            if fin {
+                m.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        }
+        if fin {
+            r.message = None;
+        }
+        if streaming {
+            if let Some(m) = &mut r.message {
+                m.first_piece = false;
+            }
+            if take > 0 || first || fin {
+                return Ok(Some(Ready::Chunk {
+                    kind,
+                    start,
+                    end,
+                    first,
+                    fin,
+                }));
+            }
+            return Ok(None);
+        }
+        r.msg.extend_from_slice(&r.buf[start..end]);
+        if !fin {
+            return Ok(None);
+        }
+        r.msg_delivered = true;
+        let auth = self.core.auth == Auth::Awaiting;
+        if auth {
+            self.core.auth = Auth::Deciding;
+        }
+        Ok(Some(Ready::Message {
+            kind,
+            range: None,
+            auth,
+        }))
+    }
+
+    /// Free the input buffer once everything in it is consumed: an idle connection
+    /// holds no buffer
+    fn release_input(&mut self) {
+        if self.recv.pos == self.recv.buf.len() {
+            self.recv.buf = Vec::new();
+            self.recv.pos = 0;
+        }
+    }
+
+    /// Move the queued output to `out` (appended; taken over without a copy when
+    /// `out` is empty)
+    ///
+    /// Call after every `handle_input`/`poll_event` round and every send, and write
+    /// `out` to the socket.
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) {
+        if out.is_empty() {
+            *out = std::mem::take(&mut self.core.tx);
+        } else {
+            out.extend_from_slice(&self.core.tx);
+            self.core.tx = Vec::new();
+        }
+    }
+
+    /// Bytes waiting for [`poll_transmit`](Self::poll_transmit)
+    pub fn pending_transmit(&self) -> usize {
+        self.core.tx.len()
+    }
+
+    /// Queue a whole text message
+    ///
+    /// # Errors
+    /// [`UsageError::SendAfterClose`] after this side closed or the connection ended;
+    /// [`UsageError::MessageInProgress`] while a fragmented message is being sent.
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.send_message(MessageKind::Text, text.as_bytes())
+    }
+
+    /// Queue a whole binary message
+    ///
+    /// # Errors
+    /// As [`send_text`](Self::send_text).
+    pub fn send_binary(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.send_message(MessageKind::Binary, payload)
+    }
+
+    fn send_message(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), Error> {
+        self.core.check_send()?;
+        if self.core.sending.is_some() {
+            return Err(UsageError::MessageInProgress.into());
+        }
+        write_frame(&mut self.core.tx, kind.opcode(), true, payload);
+        Ok(())
+    }
+
+    /// Queue one fragment of a message; `fin` ends the message
+    ///
+    /// The first fragment opens a message of `kind`; later ones must name the same
+    /// kind. Pings, pongs and close may go out between fragments. For text, the whole
+    /// message (not each fragment) must be UTF-8.
+    ///
+    /// # Errors
+    /// [`UsageError::SendAfterClose`]; [`UsageError::MessageInProgress`] when a message
+    /// of the other kind is open.
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        fin: bool,
+    ) -> Result<(), Error> {
+        let opcode = self.core.open_fragment(kind, fin)?;
+        write_frame(&mut self.core.tx, opcode, fin, payload);
+        Ok(())
+    }
+
+    /// The header of a frame whose `payload_len` bytes the caller writes itself right
+    /// after it, for a vectored write without copying a large payload
+    ///
+    /// Nothing is queued: write `head.as_bytes()` then the payload. Fragments follow
+    /// the rules of [`send_fragment`](Self::send_fragment).
+    ///
+    /// # Errors
+    /// [`UsageError::TransmitPending`] unless the queued output was drained first (it
+    /// must go out before this frame); otherwise as `send_fragment`.
+    pub fn frame_head(
+        &mut self,
+        kind: MessageKind,
+        payload_len: usize,
+        fin: bool,
+    ) -> Result<FrameHead, Error> {
+        self.core.check_send()?;
+        if !self.core.tx.is_empty() {
+            return Err(UsageError::TransmitPending.into());
+        }
+        let opcode = self.core.open_fragment(kind, fin)?;
+        let (bytes, len) = FrameHeader::new(fin, opcode, None, payload_len as u64).encode();
+        Ok(FrameHead {
+            bytes,
+            len: len as u8,
+        })
+    }
+
+    /// Queue a ping (at most 125 bytes of payload)
+    ///
+    /// # Errors
+    /// [`UsageError::ControlPayloadTooLong`], [`UsageError::SendAfterClose`].
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.send_control(OpCode::Ping, payload)
+    }
+
+    /// Queue a pong (at most 125 bytes), for example when [`Config::auto_pong`] is off
+    ///
+    /// # Errors
+    /// As [`send_ping`](Self::send_ping).
+    pub fn send_pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.send_control(OpCode::Pong, payload)
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
+        self.core.check_send()?;
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(UsageError::ControlPayloadTooLong.into());
+        }
+        write_frame(&mut self.core.tx, opcode, true, payload);
+        Ok(())
+    }
+
+    /// Start the closing handshake: queue a close frame; events keep arriving until the
+    /// peer's close ([`Event::Close`]), then [`is_closed`](Self::is_closed)
+    ///
+    /// The caller SHOULD arm a timer and close the socket if the peer does not answer.
+    ///
+    /// # Errors
+    /// [`UsageError::InvalidCloseCode`] for a code that may not be sent (see
+    /// [`CloseCode::is_valid_on_wire`]), [`UsageError::ControlPayloadTooLong`] for a
+    /// reason over 123 bytes, [`UsageError::SendAfterClose`].
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.core.check_send()?;
+        if !code.is_valid_on_wire() {
+            return Err(UsageError::InvalidCloseCode(code.0).into());
+        }
+        if reason.len() > MAX_CONTROL_PAYLOAD - 2 {
+            return Err(UsageError::ControlPayloadTooLong.into());
+        }
+        self.core.write_close(code, reason);
+        self.core.phase = Phase::CloseSent;
+        Ok(())
+    }
+
+    /// The first message checked out: deliver everything that follows
+    ///
+    /// # Errors
+    /// [`UsageError::NotAwaitingAuth`] unless an [`Event::AuthMessage`] awaits a verdict.
+    pub fn accept_auth(&mut self) -> Result<(), Error> {
+        if self.core.auth != Auth::Deciding {
+            return Err(UsageError::NotAwaitingAuth.into());
+        }
+        self.core.auth = Auth::Done;
+        Ok(())
+    }
+
+    /// The first message did not check out (or the caller refuses before it came):
+    /// close with 1008; nothing more is delivered
+    ///
+    /// # Errors
+    /// [`UsageError::NotAwaitingAuth`] when the connection is already authenticated.
+    pub fn reject_auth(&mut self) -> Result<(), Error> {
+        if self.core.auth == Auth::Done {
+            return Err(UsageError::NotAwaitingAuth.into());
+        }
+        self.core.close_for_policy();
+        Ok(())
+    }
+
+    /// The caller's first-message deadline passed: close with 1008 unless the
+    /// connection authenticated meanwhile (then this does nothing)
+    pub fn handle_auth_timeout(&mut self) {
+        if self.core.auth != Auth::Done {
+            self.core.close_for_policy();
+        }
+    }
+
+    /// Whether the connection is authenticated (always, unless first-message
+    /// authentication is pending)
+    pub fn is_authenticated(&self) -> bool {
+        self.core.auth == Auth::Done
+    }
+
+    /// The close handshake is complete, or the connection failed or was closed for
+    /// policy: write the remaining output, then close the socket
+    pub fn is_closed(&self) -> bool {
+        matches!(self.core.phase, Phase::Closed | Phase::Failed(_))
+    }
+
+    /// The protocol error that failed the connection, if any
+    pub fn error(&self) -> Option<ProtocolError> {
+        match self.core.phase {
+            Phase::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Bytes of memory this connection holds: the struct and its buffers' capacity
+    pub fn memory_usage(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.recv.buf.capacity()
+            + self.recv.msg.capacity()
+            + self.core.tx.capacity()
+    }
+}
+
+impl Core {
+    fn check_send(&self) -> Result<(), Error> {
+        match self.phase {
+            Phase::Open => Ok(()),
+            _ => Err(UsageError::SendAfterClose.into()),
+        }
+    }
+
+    /// The opcode for the next fragment of `kind`, updating the open message
+    fn open_fragment(&mut self, kind: MessageKind, fin: bool) -> Result<OpCode, Error> {
+        self.check_send()?;
+        let opcode = match self.sending {
+            None => kind.opcode(),
+            Some(open) if open == kind => OpCode::Continuation,
+            Some(_) => return Err(UsageError::MessageInProgress.into()),
+        };
+        self.sending = if fin { None } else { Some(kind) };
+        Ok(opcode)
+    }
+
+    fn write_close(&mut self, code: CloseCode, reason: &str) {
+        let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
+        payload[..2].copy_from_slice(&code.0.to_be_bytes());
+        payload[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
+        write_frame(
+            &mut self.tx,
+            OpCode::Close,
+            true,
+            &payload[..2 + reason.len()],
+        );
+    }
+
+    /// Fail the connection: queue the close frame answering `e` (unless a close went
+    /// out already) and make `e` sticky
+    fn fail(&mut self, e: ProtocolError) -> Error {
+        if let Phase::Failed(first) = self.phase {
+            return first.into();
+        }
+        if self.phase == Phase::Open {
+            let reason = e.to_string();
+            let reason = if reason.len() <= MAX_CONTROL_PAYLOAD - 2 {
+                reason.as_str()
+            } else {
+                ""
+            };
+            self.write_close(e.close_code(), reason);
+        }
+        self.phase = Phase::Failed(e);
+        e.into()
+    }
+
+    fn close_for_policy(&mut self) {
+        if self.phase == Phase::Open {
+            self.write_close(CloseCode::POLICY_VIOLATION, AUTH_FAILED_REASON);
+        }
+        if !matches!(self.phase, Phase::Failed(_)) {
+            self.phase = Phase::Closed;
+        }
+    }
+}
+
+/// Append an unmasked frame (the server role)
+fn write_frame(tx: &mut Vec<u8>, opcode: OpCode, fin: bool, payload: &[u8]) {
+    let header = FrameHeader::new(fin, opcode, None, payload.len() as u64);
+    tx.reserve(header.encoded_len() + payload.len());
+    header.write(tx);
+    tx.extend_from_slice(payload);
+}
+
+impl<U> std::fmt::Debug for ServerConnection<U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConnection")
+            .field("phase", &self.core.phase)
+            .field("auth", &self.core.auth)
+            .field("buffered_input", &(self.recv.buf.len() - self.recv.pos))
+            .field("buffered_message", &self.recv.msg.len())
+            .field("pending_transmit", &self.core.tx.len())
+            .finish_non_exhaustive()
+    }
+}
