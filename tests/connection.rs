@@ -1,0 +1,574 @@
+//! The connection as a caller sees it: handshake to close, first-message
+//! authentication, sending, streaming, memory held, and property tests
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use wsgate::connection::{Event, MessageKind, ServerConnection};
+use wsgate::frame::{FrameHeader, OpCode, apply_mask};
+use wsgate::{
+    CloseCode, Config, Decision, Error, Outcome, ProtocolError, ServerHandshake, UsageError,
+};
+
+const REQUEST: &str = "GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+    Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+    Sec-WebSocket-Version: 13\r\n\r\n";
+
+fn collect(conn: &mut ServerConnection<impl Sized>) -> Result<Vec<Ev>, Error> {
+    let mut events = Vec::new();
+    while let Some(e) = conn.poll_event()? {
+        events.push(own(&e));
+    }
+    Ok(events)
+}
+
+fn drained(conn: &mut ServerConnection<impl Sized>) -> Vec<u8> {
+    let mut out = Vec::new();
+    conn.poll_transmit(&mut out);
+    out
+}
+
+/// Handshake, an echo, a ping, the close handshake: the states and events in order
+#[test]
+fn transcript_handshake_echo_close() {
+    let config = Config::default();
+    let mut input = REQUEST.as_bytes().to_vec();
+    // The first frames arrive in the same read as the request.
+    input.extend(text("hello"));
+    input.extend(frame(true, 9, b"p"));
+    let mut hs = ServerHandshake::new(&config);
+    let mut out = Vec::new();
+    let outcome = hs
+        .handle_input(&input, &mut out, |req| {
+            Decision::accept(req.path().to_string())
+        })
+        .unwrap()
+        .unwrap();
+    let Outcome::Accepted(accepted) = outcome else {
+        panic!("rejected")
+    };
+    assert!(out.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+    let mut transcript = vec!["101".to_string()];
+
+    let mut conn = ServerConnection::from_accepted(accepted, &config);
+    assert_eq!(conn.data(), "/chat");
+    let mut wire = Vec::new();
+    while let Some(event) = conn.poll_event().unwrap().map(|e| own(&e)) {
+        transcript.push(format!("{event:?}"));
+        if let Ev::Text(t) = event {
+            conn.send_text(&t).unwrap();
+        }
+    }
+    conn.poll_transmit(&mut wire);
+    transcript.push(format!("sent {:?}", server_frames(&wire)));
+
+    conn.handle_input(&close(1000, "done")).unwrap();
+    let events = collect(&mut conn).unwrap();
+    transcript.push(format!("{events:?}"));
+    transcript.push(format!("closed={}", conn.is_closed()));
+    transcript.push(format!("sent {:?}", server_frames(&drained(&mut conn))));
+    assert!(conn.send_text("too late").is_err());
+
+    let expected = [
+        "101",
+        r#"Text("hello")"#,
+        r#"Ping([112])"#,
+        r#"sent [(Text, true, [104, 101, 108, 108, 111]), (Pong, true, [112])]"#,
+        r#"[Close(Some(1000), "done")]"#,
+        "closed=true",
+        r#"sent [(Close, true, [3, 232])]"#,
+    ];
+    assert_eq!(transcript, expected);
+}
+
+#[test]
+fn server_initiated_close_waits_for_the_peer() {
+    let mut conn = ServerConnection::new((), &Config::default());
+    conn.close(CloseCode::GOING_AWAY, "restart").unwrap();
+    assert!(!conn.is_closed());
+    assert_eq!(
+        conn.send_binary(b"x"),
+        Err(UsageError::SendAfterClose.into())
+    );
+    // Data still arrives until the peer's close; no second close frame goes out.
+    conn.handle_input(&[text("in flight"), close(1001, "")].concat())
+        .unwrap();
+    assert_eq!(
+        collect(&mut conn).unwrap(),
+        vec![
+            Ev::Text("in flight".into()),
+            Ev::Close(Some(1001), String::new())
+        ]
+    );
+    assert!(conn.is_closed());
+    let frames = server_frames(&drained(&mut conn));
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].2[..2], 1001u16.to_be_bytes());
+    assert_eq!(&frames[0].2[2..], b"restart");
+}
+
+#[test]
+fn send_errors_are_usage_errors_not_panics() {
+    let mut conn = ServerConnection::new((), &Config::default());
+    assert_eq!(
+        conn.send_ping(&[0; 126]),
+        Err(UsageError::ControlPayloadTooLong.into())
+    );
+    assert_eq!(
+        conn.close(CloseCode(1005), ""),
+        Err(UsageError::InvalidCloseCode(1005).into())
+    );
+    assert_eq!(
+        conn.close(CloseCode(1000), &"x".repeat(124)),
+        Err(UsageError::ControlPayloadTooLong.into())
+    );
+    conn.send_fragment(MessageKind::Text, b"a", false).unwrap();
+    assert_eq!(
+        conn.send_text("b"),
+        Err(UsageError::MessageInProgress.into())
+    );
+    assert_eq!(
+        conn.send_fragment(MessageKind::Binary, b"b", true),
+        Err(UsageError::MessageInProgress.into())
+    );
+    conn.send_ping(b"between").unwrap();
+    conn.send_fragment(MessageKind::Text, b"b", true).unwrap();
+    assert_eq!(
+        conn.frame_head(MessageKind::Binary, 3, true),
+        Err(UsageError::TransmitPending.into())
+    );
+    let out = drained(&mut conn);
+    assert_eq!(
+        server_frames(&out),
+        vec![
+            (OpCode::Text, false, b"a".to_vec()),
+            (OpCode::Ping, true, b"between".to_vec()),
+            (OpCode::Continuation, true, b"b".to_vec()),
+        ]
+    );
+    // The vectored path: head, then the caller's payload, byte-identical to send_binary.
+    let payload = vec![7u8; 70_000];
+    let head = conn
+        .frame_head(MessageKind::Binary, payload.len(), true)
+        .unwrap();
+    let mut vectored = head.as_bytes().to_vec();
+    vectored.extend_from_slice(&payload);
+    conn.send_binary(&payload).unwrap();
+    assert_eq!(drained(&mut conn), vectored);
+    assert_eq!(conn.accept_auth(), Err(UsageError::NotAwaitingAuth.into()));
+}
+
+#[test]
+fn protocol_error_is_sticky_and_closes() {
+    let mut conn = ServerConnection::new((), &Config::default());
+    conn.handle_input(&raw_frame(true, 0, 1, b"x", None))
+        .unwrap();
+    let err = Error::Protocol(ProtocolError::UnmaskedFrame);
+    assert_eq!(conn.poll_event().unwrap_err(), err);
+    assert_eq!(conn.poll_event().unwrap_err(), err);
+    assert_eq!(conn.handle_input(&text("more")), Err(err.clone()));
+    assert!(conn.is_closed());
+    assert_eq!(conn.error(), Some(ProtocolError::UnmaskedFrame));
+    assert_eq!(conn.send_text("x"), Err(UsageError::SendAfterClose.into()));
+    assert_eq!(close_code_sent(&drained(&mut conn)), Some(1002));
+    assert!(drained(&mut conn).is_empty(), "one close frame only");
+}
+
+#[test]
+fn auto_pong_can_be_turned_off() {
+    let config = Config::builder().auto_pong(false).build().unwrap();
+    let mut conn = ServerConnection::new((), &config);
+    conn.handle_input(&frame(true, 9, b"x")).unwrap();
+    assert_eq!(collect(&mut conn).unwrap(), vec![Ev::Ping(b"x".to_vec())]);
+    assert!(drained(&mut conn).is_empty());
+    conn.send_pong(b"x").unwrap();
+    assert_eq!(
+        server_frames(&drained(&mut conn)),
+        vec![(OpCode::Pong, true, b"x".to_vec())]
+    );
+}
+
+fn auth_conn(config: &Config) -> ServerConnection<Option<String>> {
+    ServerConnection::new(None, config).require_first_message_auth()
+}
+
+#[test]
+fn first_message_auth_holds_everything_until_accepted() {
+    let mut conn = auth_conn(&Config::default());
+    assert!(!conn.is_authenticated());
+    let input = [
+        frame(true, 9, b"early ping"),
+        text("secret-token"),
+        text("queued 1"),
+        frame(true, 2, b"queued 2"),
+    ]
+    .concat();
+    conn.handle_input(&input).unwrap();
+    let message = match conn.poll_event().unwrap() {
+        Some(event @ Event::AuthMessage { .. }) => {
+            let shown = format!("{event:?}");
+            assert!(!shown.contains("secret"), "{shown}");
+            assert!(shown.contains("redacted"), "{shown}");
+            let Event::AuthMessage { message, text } = event else {
+                unreachable!()
+            };
+            assert!(text);
+            message.expose().to_vec()
+        }
+        other => panic!("expected the auth message, got {other:?}"),
+    };
+    assert_eq!(message, b"secret-token");
+    // Nothing else is delivered while the caller decides; the early ping was
+    // answered but not delivered.
+    assert_eq!(conn.poll_event().unwrap(), None);
+    assert_eq!(
+        server_frames(&drained(&mut conn)),
+        vec![(OpCode::Pong, true, b"early ping".to_vec())]
+    );
+    conn.handle_input(&text("queued 3")).unwrap();
+    assert_eq!(conn.poll_event().unwrap(), None);
+
+    *conn.data_mut() = Some("alice".into());
+    conn.accept_auth().unwrap();
+    assert!(conn.is_authenticated());
+    assert_eq!(
+        collect(&mut conn).unwrap(),
+        vec![
+            Ev::Text("queued 1".into()),
+            Ev::Binary(b"queued 2".to_vec()),
+            Ev::Text("queued 3".into())
+        ]
+    );
+    assert_eq!(conn.data().as_deref(), Some("alice"));
+}
+
+#[test]
+fn first_message_auth_rejected_or_timed_out_closes_1008() {
+    let mut conn = auth_conn(&Config::default());
+    conn.handle_input(&[text("wrong"), text("after")].concat())
+        .unwrap();
+    assert!(matches!(
+        conn.poll_event().unwrap(),
+        Some(Event::AuthMessage { .. })
+    ));
+    conn.reject_auth().unwrap();
+    assert!(conn.is_closed());
+    assert_eq!(
+        conn.poll_event().unwrap(),
+        None,
+        "nothing after a failed authentication"
+    );
+    let out = drained(&mut conn);
+    assert_eq!(close_code_sent(&out), Some(1008));
+    assert!(
+        !out.windows(5).any(|w| w == b"wrong"),
+        "the credential is not echoed"
+    );
+
+    // The deadline passes before any message.
+    let mut conn = auth_conn(&Config::default());
+    conn.handle_input(&text("late token")[..3]).unwrap();
+    assert_eq!(conn.poll_event().unwrap(), None);
+    conn.handle_auth_timeout();
+    assert!(conn.is_closed());
+    assert_eq!(close_code_sent(&drained(&mut conn)), Some(1008));
+
+    // A timer firing after success is a no-op.
+    let mut conn = auth_conn(&Config::default());
+    conn.handle_input(&text("ok")).unwrap();
+    assert!(conn.poll_event().unwrap().is_some());
+    conn.accept_auth().unwrap();
+    conn.handle_auth_timeout();
+    assert!(!conn.is_closed());
+    assert!(drained(&mut conn).is_empty());
+}
+
+#[test]
+fn first_message_over_the_auth_cap_is_refused_from_its_header() {
+    let config = Config::builder()
+        .max_auth_message_bytes(64)
+        .build()
+        .unwrap();
+    let mut conn = auth_conn(&config);
+    let big = frame(true, 1, &[b'a'; 65]);
+    conn.handle_input(&big[..8]).unwrap();
+    assert_eq!(
+        conn.poll_event(),
+        Err(ProtocolError::MessageTooLarge.into())
+    );
+    assert_eq!(close_code_sent(&drained(&mut conn)), Some(1009));
+    // Fragments count together.
+    let mut conn = auth_conn(&config);
+    conn.handle_input(&[frame(false, 1, &[b'a'; 40]), frame(true, 0, &[b'a'; 40])].concat())
+        .unwrap();
+    assert_eq!(
+        conn.poll_event(),
+        Err(ProtocolError::MessageTooLarge.into())
+    );
+}
+
+#[test]
+fn input_behind_an_undecided_first_message_is_bounded() {
+    let config = Config::builder()
+        .max_message_bytes(1000)
+        .max_frame_bytes(1000)
+        .build()
+        .unwrap();
+    let mut conn = auth_conn(&config);
+    conn.handle_input(&text("token")).unwrap();
+    assert!(conn.poll_event().unwrap().is_some());
+    conn.handle_input(&frame(true, 2, &[0; 500])).unwrap();
+    assert_eq!(
+        conn.handle_input(&frame(true, 2, &[0; 500])),
+        Err(ProtocolError::TooMuchBeforeAuth.into())
+    );
+    assert_eq!(close_code_sent(&drained(&mut conn)), Some(1008));
+}
+
+#[test]
+fn streaming_hands_out_pieces_that_add_up_to_the_message() {
+    let config = Config::builder()
+        .streaming(true)
+        .max_frame_bytes(16)
+        .max_message_bytes(16)
+        .build()
+        .unwrap();
+    let payload: Vec<u8> = "streamed €uro text ".repeat(50).into_bytes();
+    let wire = [
+        frame(false, 1, &payload[..301]),
+        frame(true, 9, b"p"),
+        frame(true, 0, &payload[301..]),
+    ]
+    .concat();
+    for step in [1, 7, 100, wire.len()] {
+        let mut conn = ServerConnection::new((), &config);
+        let mut got = Vec::new();
+        let mut firsts = 0;
+        let mut fins = 0;
+        let mut pings = 0;
+        for chunk in wire.chunks(step) {
+            conn.handle_input(chunk).unwrap();
+            while let Some(e) = conn.poll_event().unwrap() {
+                match e {
+                    Event::TextChunk { data, first, fin } => {
+                        got.extend_from_slice(data);
+                        firsts += usize::from(first);
+                        fins += usize::from(fin);
+                    }
+                    Event::Ping(_) => pings += 1,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert_eq!(
+            got, payload,
+            "step {step}: limits do not apply to streaming"
+        );
+        assert_eq!((firsts, fins, pings), (1, 1, 1), "step {step}");
+        assert!(conn.memory_usage() < 512, "nothing buffered whole");
+    }
+}
+
+#[test]
+fn an_idle_connection_holds_under_512_bytes() {
+    let mut conn = ServerConnection::new(0u64, &Config::default());
+    assert!(conn.memory_usage() <= 512, "{}", conn.memory_usage());
+    // After traffic (a large fragmented message, pings, sends) and draining, the
+    // buffers are released.
+    let big = vec![1u8; 300_000];
+    conn.handle_input(
+        &[
+            frame(false, 2, &big),
+            frame(true, 9, b""),
+            frame(true, 0, &big),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    assert_eq!(collect(&mut conn).unwrap().len(), 2);
+    conn.send_binary(&big).unwrap();
+    assert!(conn.memory_usage() > 300_000);
+    drained(&mut conn);
+    assert_eq!(conn.poll_event().unwrap(), None);
+    assert!(conn.memory_usage() <= 512, "{}", conn.memory_usage());
+    println!("idle connection: {} bytes", conn.memory_usage());
+}
+
+// ---- properties ----
+
+fn arb_opcode() -> impl Strategy<Value = OpCode> {
+    prop_oneof![
+        Just(OpCode::Continuation),
+        Just(OpCode::Text),
+        Just(OpCode::Binary),
+        Just(OpCode::Close),
+        Just(OpCode::Ping),
+        Just(OpCode::Pong),
+    ]
+}
+
+fn arb_len() -> impl Strategy<Value = u64> {
+    prop_oneof![0..=125u64, 126..=0xFFFFu64, 0x10000..=(u64::MAX >> 1)]
+}
+
+/// A valid client message stream: messages (maybe fragmented) with pings between
+#[derive(Debug, Clone)]
+enum Msg {
+    Text(String, Vec<usize>),
+    Binary(Vec<u8>, Vec<usize>),
+    Ping(Vec<u8>),
+}
+
+fn arb_stream() -> impl Strategy<Value = (Vec<Msg>, Vec<usize>)> {
+    let msg = prop_oneof![
+        (".{0,40}", prop::collection::vec(0..40usize, 0..3)).prop_map(|(s, c)| Msg::Text(s, c)),
+        (
+            prop::collection::vec(any::<u8>(), 0..300),
+            prop::collection::vec(0..300usize, 0..3)
+        )
+            .prop_map(|(b, c)| Msg::Binary(b, c)),
+        prop::collection::vec(any::<u8>(), 0..=125).prop_map(Msg::Ping),
+    ];
+    (
+        prop::collection::vec(msg, 0..8),
+        prop::collection::vec(1..64usize, 1..20),
+    )
+}
+
+/// Fragment `payload` at the byte offsets `cuts` (text: cut anywhere, even inside a
+/// code point, as a client may)
+fn encode_msg(opcode: u8, payload: &[u8], cuts: &[usize], key: [u8; 4]) -> Vec<u8> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (payload.len() + 1)).collect();
+    points.sort_unstable();
+    points.dedup();
+    let mut out = Vec::new();
+    let mut at = 0;
+    let mut first = true;
+    for p in points.into_iter().chain([payload.len()]) {
+        let fin = p == payload.len();
+        if p < at || (!fin && p == at && !first) {
+            continue;
+        }
+        out.extend(raw_frame(
+            fin,
+            0,
+            if first { opcode } else { 0 },
+            &payload[at..p],
+            Some(key),
+        ));
+        first = false;
+        at = p;
+        if fin {
+            break;
+        }
+    }
+    out
+}
+
+fn chunked(bytes: &[u8], steps: &[usize]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    let mut i = 0;
+    while at < bytes.len() {
+        let n = steps[i % steps.len()].min(bytes.len() - at);
+        out.push(bytes[at..at + n].to_vec());
+        at += n;
+        i += 1;
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn header_round_trips(fin in any::<bool>(), rsv in 0u8..8, opcode in arb_opcode(),
+                          mask in any::<Option<[u8; 4]>>(), len in arb_len()) {
+        // Control frames are whole and short by definition.
+        let (fin, len) = if opcode.is_control() { (true, len % 126) } else { (fin, len) };
+        let header = FrameHeader { fin, rsv, opcode, mask, payload_len: len };
+        let (bytes, n) = header.encode();
+        prop_assert_eq!(n, header.encoded_len());
+        prop_assert_eq!(FrameHeader::parse(&bytes[..n]), Ok(Some((header, n))));
+        for cut in 0..n {
+            prop_assert_eq!(FrameHeader::parse(&bytes[..cut]), Ok(None));
+        }
+    }
+
+    #[test]
+    fn masking_twice_is_identity(data in prop::collection::vec(any::<u8>(), 0..600),
+                                 key in any::<[u8; 4]>(), offset in 0usize..16) {
+        let mut buf = data.clone();
+        apply_mask(&mut buf, key, offset);
+        apply_mask(&mut buf, key, offset);
+        prop_assert_eq!(buf, data);
+    }
+
+    #[test]
+    fn any_chunking_gives_the_same_events_and_output((msgs, steps) in arb_stream(), key in any::<[u8; 4]>()) {
+        let mut wire = Vec::new();
+        let mut expected = Vec::new();
+        for m in &msgs {
+            match m {
+                Msg::Text(s, cuts) => { wire.extend(encode_msg(1, s.as_bytes(), cuts, key)); expected.push(Ev::Text(s.clone())); }
+                Msg::Binary(b, cuts) => { wire.extend(encode_msg(2, b, cuts, key)); expected.push(Ev::Binary(b.clone())); }
+                Msg::Ping(p) => { wire.extend(raw_frame(true, 0, 9, p, Some(key))); expected.push(Ev::Ping(p.clone())); }
+            }
+        }
+        let whole = run_chunks(&Config::default(), [&wire[..]]);
+        prop_assert_eq!(&whole.events, &expected);
+        prop_assert_eq!(whole.error, None);
+        let pieces = chunked(&wire, &steps);
+        let split = run_chunks(&Config::default(), pieces.iter().map(|c| &c[..]));
+        prop_assert_eq!(&split, &whole);
+        let bytes = run_chunks(&Config::default(), wire.chunks(1));
+        prop_assert_eq!(&bytes, &whole);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_and_chunking_agrees(bytes in prop::collection::vec(any::<u8>(), 0..400),
+                                                        steps in prop::collection::vec(1..32usize, 1..8)) {
+        let config = Config::builder().max_frame_bytes(200).max_message_bytes(300).build().unwrap();
+        let whole = run_chunks(&config, [&bytes[..]]);
+        let pieces = chunked(&bytes, &steps);
+        let split = run_chunks(&config, pieces.iter().map(|c| &c[..]));
+        prop_assert_eq!(&split, &whole);
+        if let Some(e) = whole.error {
+            prop_assert_eq!(close_code_sent(&whole.out), Some(e.close_code().0));
+        }
+    }
+
+    #[test]
+    fn valid_frames_after_a_valid_handshake_round_trip((msgs, steps) in arb_stream()) {
+        // Handshake and frames in one byte stream, chunked arbitrarily.
+        let mut wire = REQUEST.as_bytes().to_vec();
+        let mut expected = Vec::new();
+        for m in &msgs {
+            if let Msg::Binary(b, cuts) = m {
+                wire.extend(encode_msg(2, b, cuts, KEY));
+                expected.push(Ev::Binary(b.clone()));
+            }
+        }
+        let config = Config::default();
+        let mut hs = ServerHandshake::new(&config);
+        let mut out = Vec::new();
+        let mut conn = None;
+        let mut events = Vec::new();
+        for chunk in chunked(&wire, &steps) {
+            match &mut conn {
+                None => {
+                    if let Some(Outcome::Accepted(a)) = hs.handle_input(&chunk, &mut out, |_| Decision::accept(())).unwrap() {
+                        conn = Some(ServerConnection::from_accepted(a, &config));
+                    }
+                }
+                Some(c) => c.handle_input(&chunk).unwrap(),
+            }
+            if let Some(c) = &mut conn {
+                events.extend(collect(c).unwrap());
+            }
+        }
+        prop_assert!(conn.is_some());
+        prop_assert_eq!(events, expected);
+    }
+}
