@@ -4,30 +4,34 @@
 //! wsgate parses the upgrade request bytes, shows the caller's decision a borrowed view
 //! of the request, and writes the `101 Switching Protocols` (with the right
 //! `Sec-WebSocket-Accept` and the chosen subprotocol) or a rejection (`401` with a
-//! challenge, `403`, ...). It performs no I/O, reads no clock, spawns nothing: the
-//! caller owns sockets and timers, so it fits any async runtime or blocking code.
+//! challenge, `403`, ...). Then a [`ServerConnection`] turns socket bytes into messages
+//! and messages into socket bytes (RFC 6455 §5-7). It performs no I/O, reads no clock,
+//! spawns nothing: the caller owns sockets and timers, so it fits any async runtime or
+//! blocking code.
 //!
 //! Rejecting happens before any connection state exists, so an attacker cannot hold
 //! idle unauthenticated sockets open. Credentials can arrive by every carrier browsers
 //! allow (see [`auth`]), and none is ever echoed or printed by `Debug`.
 //!
-//! # A blocking server that authenticates by Bearer token
+//! # A blocking echo server that authenticates by Bearer token
 //!
 //! ```no_run
 //! use std::io::{Read, Write};
 //! use std::net::TcpListener;
 //!
-//! use wsgate::{auth, Config, Decision, Outcome, Response, ServerHandshake};
+//! use wsgate::{auth, Config, Decision, Event, Outcome, Response, ServerConnection, ServerHandshake};
 //!
 //! fn main() -> std::io::Result<()> {
 //!     let listener = TcpListener::bind("127.0.0.1:9001")?;
 //!     let config = Config::default();
 //!     for stream in listener.incoming() {
 //!         let mut stream = stream?;
-//!         let mut handshake = ServerHandshake::new(&config);
-//!         let mut buf = [0u8; 4096];
+//!         let mut buf = vec![0u8; 64 * 1024];
 //!         let mut out = Vec::new();
-//!         let outcome = loop {
+//!
+//!         // 1. The handshake decides who may connect.
+//!         let mut handshake = ServerHandshake::new(&config);
+//!         let accepted = loop {
 //!             let n = stream.read(&mut buf)?;
 //!             if n == 0 {
 //!                 break None; // the client went away mid-request
@@ -43,21 +47,40 @@
 //!             });
 //!             match step {
 //!                 Ok(None) => continue, // need more bytes
-//!                 Ok(Some(outcome)) => break Some(outcome),
-//!                 Err(e) => {
-//!                     eprintln!("bad handshake: {e}"); // the 4xx is in `out`
-//!                     break None;
-//!                 }
+//!                 Ok(Some(Outcome::Accepted(accepted))) => break Some(accepted),
+//!                 Ok(Some(Outcome::Rejected(_))) | Err(_) => break None, // a 401 or 4xx
 //!             }
 //!         };
 //!         stream.write_all(&out)?; // the 101, the 401 or the 4xx
-//!         match outcome {
-//!             Some(Outcome::Accepted(accepted)) => {
-//!                 let (user, first_frames) = accepted.into_parts();
-//!                 println!("{user} connected ({} bytes of frames already here)", first_frames.len());
-//!                 // hand `stream` and `first_frames` to the connection
+//!         out.clear();
+//!         let Some(accepted) = accepted else { continue }; // dropping the stream closes it
+//!
+//!         // 2. The connection echoes text until the close handshake completes.
+//!         let mut conn = ServerConnection::from_accepted(accepted, &config);
+//!         println!("{} connected", conn.data());
+//!         let mut echo = Vec::new();
+//!         loop {
+//!             loop {
+//!                 match conn.poll_event() {
+//!                     Ok(Some(Event::Text(text))) => echo.push(text.to_owned()),
+//!                     Ok(Some(_)) => {} // pings are answered and closes echoed for you
+//!                     Ok(None) | Err(_) => break, // need more input, or failed (close queued)
+//!                 }
 //!             }
-//!             Some(Outcome::Rejected(_)) | None => {} // dropping the stream closes it
+//!             for text in echo.drain(..) {
+//!                 conn.send_text(&text).ok(); // fails only once closing
+//!             }
+//!             conn.poll_transmit(&mut out);
+//!             stream.write_all(&out)?;
+//!             out.clear();
+//!             if conn.is_closed() {
+//!                 break;
+//!             }
+//!             let n = stream.read(&mut buf)?;
+//!             if n == 0 {
+//!                 break;
+//!             }
+//!             conn.handle_input(&buf[..n]).ok(); // a failure also comes from poll_event
 //!         }
 //!     }
 //!     Ok(())
@@ -65,7 +88,9 @@
 //! ```
 //!
 //! For a decision that needs an async lookup, use
-//! [`ServerHandshake::handle_input_deferred`] and [`PendingHandshake::decide`].
+//! [`ServerHandshake::handle_input_deferred`] and [`PendingHandshake::decide`]. The
+//! layers: [`frame`] (the wire codec), [`handshake`], [`auth`] (credentials),
+//! [`connection`] (messages, close handshake, first-message authentication).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
