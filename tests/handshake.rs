@@ -894,60 +894,6 @@ fn the_view_shows_the_request() {
 }
 
 #[test]
-fn debug_output_shows_no_credential() {
-    let req = upgrade!(
-        "/ws?token=QUERY-SECRET",
-        "Authorization: Bearer HEADER-SECRET",
-        "Cookie: token=COOKIE-SECRET",
-        "Sec-WebSocket-Protocol: access_token, SLOT-SECRET",
-        "User-Agent: test-agent"
-    );
-    let secrets = [
-        "QUERY-SECRET",
-        "HEADER-SECRET",
-        "COOKIE-SECRET",
-        "SLOT-SECRET",
-    ];
-    let mut hs = ServerHandshake::new(&Config::default());
-    let mut out = Vec::new();
-    let pending = hs
-        .handle_input_deferred(req.as_bytes(), &mut out)
-        .unwrap()
-        .unwrap();
-    let req = pending.request();
-    let mut printed = vec![
-        format!("{req:?}"),
-        format!("{pending:?}"),
-        format!("{hs:?}"),
-    ];
-    printed.push(format!("{:?}", auth::bearer(&req)));
-    printed.push(format!("{:?}", auth::query(&req, "token")));
-    printed.push(format!("{:?}", auth::cookie(&req, "token")));
-    printed.push(format!(
-        "{:?}",
-        auth::subprotocol_slot(&req, "access_token")
-    ));
-    let decision: Decision<()> =
-        Decision::reject(Response::unauthorized_bearer("r").invalid_token());
-    printed.push(format!("{decision:?}"));
-    match pending.decide(decision, &mut out).unwrap() {
-        Outcome::Rejected(r) => printed.push(format!("{r:?}")),
-        Outcome::Accepted(_) => panic!("accepted"),
-    }
-    printed.push(String::from_utf8_lossy(&out).into_owned());
-    for text in &printed {
-        for s in secrets {
-            assert!(!text.contains(s), "{s} leaked in {text}");
-        }
-    }
-    assert!(
-        printed[0].contains("test-agent"),
-        "non-secret headers still print: {}",
-        printed[0]
-    );
-}
-
-#[test]
 fn basic_credentials_are_decoded() {
     let cases: &[(&str, &[u8], &[u8])] = &[
         ("Basic dXNlcjpwYXNz", b"user", b"pass"),
