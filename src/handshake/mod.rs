@@ -22,6 +22,7 @@ mod parse;
 mod request;
 mod response;
 
+pub(crate) use parse::HeaderId;
 pub use request::{Cookies, HeaderIter, ListItems, UpgradeRequest};
 pub(crate) use request::{percent_decode, trim_ows};
 pub use response::{

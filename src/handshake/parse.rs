@@ -26,6 +26,14 @@ impl Span {
         }
     }
 
+    pub(crate) fn new_u32(start: u32, end: u32) -> Self {
+        Span { start, end }
+    }
+
+    pub(crate) fn len(self) -> usize {
+        self.end.saturating_sub(self.start) as usize
+    }
+
     pub(crate) fn get(self, raw: &[u8]) -> &[u8] {
         raw.get(self.start as usize..self.end as usize)
             .unwrap_or_default()
@@ -37,11 +45,82 @@ impl Span {
     }
 }
 
-/// Where one header's name and (trimmed) value are.
+/// Where one header's name and (trimmed) value are, and which header it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct HeaderSpan {
     pub(crate) name: Span,
     pub(crate) value: Span,
+    pub(crate) id: HeaderId,
+}
+
+/// The headers the crate itself reads, recognised once when the line is parsed so
+/// that later lookups compare a byte, not a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum HeaderId {
+    #[default]
+    Other,
+    Host,
+    Upgrade,
+    Connection,
+    SecWebSocketKey,
+    SecWebSocketVersion,
+    SecWebSocketProtocol,
+    SecWebSocketExtensions,
+    ContentLength,
+    TransferEncoding,
+    Authorization,
+    Cookie,
+    Origin,
+}
+
+impl HeaderId {
+    /// The id of header `name` (any case); `Other` for a name the crate does not read.
+    pub(crate) fn of(name: &[u8]) -> HeaderId {
+        // One comparison at most: the length and the first letter pick the candidate.
+        let first = name.first().map_or(0, u8::to_ascii_lowercase);
+        let (id, same) = match (name.len(), first) {
+            (4, b'h') => (HeaderId::Host, eq_lower(name, b"host")),
+            (7, b'u') => (HeaderId::Upgrade, eq_lower(name, b"upgrade")),
+            (10, b'c') => (HeaderId::Connection, eq_lower(name, b"connection")),
+            (17, b's') => (
+                HeaderId::SecWebSocketKey,
+                eq_lower(name, b"sec-websocket-key"),
+            ),
+            (21, b's') => (
+                HeaderId::SecWebSocketVersion,
+                eq_lower(name, b"sec-websocket-version"),
+            ),
+            (22, b's') => (
+                HeaderId::SecWebSocketProtocol,
+                eq_lower(name, b"sec-websocket-protocol"),
+            ),
+            (24, b's') => (
+                HeaderId::SecWebSocketExtensions,
+                eq_lower(name, b"sec-websocket-extensions"),
+            ),
+            (14, b'c') => (HeaderId::ContentLength, eq_lower(name, b"content-length")),
+            (17, b't') => (
+                HeaderId::TransferEncoding,
+                eq_lower(name, b"transfer-encoding"),
+            ),
+            (13, b'a') => (HeaderId::Authorization, eq_lower(name, b"authorization")),
+            (6, b'c') => (HeaderId::Cookie, eq_lower(name, b"cookie")),
+            (6, b'o') => (HeaderId::Origin, eq_lower(name, b"origin")),
+            _ => (HeaderId::Other, false),
+        };
+        if same { id } else { HeaderId::Other }
+    }
+}
+
+/// Whether `name` is `lower` in any ASCII case. A fold with no early exit over a
+/// fixed length, which compiles to a few vector instructions.
+fn eq_lower<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
+    let Ok(name) = <&[u8; N]>::try_from(name) else {
+        return false;
+    };
+    name.iter()
+        .zip(lower)
+        .fold(true, |same, (a, b)| same & (a.to_ascii_lowercase() == *b))
 }
 
 /// `METHOD SP target SP HTTP/1.x`
@@ -279,6 +358,7 @@ fn parse_header_line(line: &[u8], at: usize) -> Result<HeaderSpan, ProtocolError
     Ok(HeaderSpan {
         name: Span::new(at, at + name_len),
         value: Span::new(at + start, at + end),
+        id: HeaderId::of(&line[..name_len]),
     })
 }
 
@@ -571,12 +651,51 @@ mod tests {
     }
 
     #[test]
+    fn header_ids() {
+        let known = [
+            (HeaderId::Host, "host"),
+            (HeaderId::Upgrade, "upgrade"),
+            (HeaderId::Connection, "connection"),
+            (HeaderId::SecWebSocketKey, "sec-websocket-key"),
+            (HeaderId::SecWebSocketVersion, "sec-websocket-version"),
+            (HeaderId::SecWebSocketProtocol, "sec-websocket-protocol"),
+            (HeaderId::SecWebSocketExtensions, "sec-websocket-extensions"),
+            (HeaderId::ContentLength, "content-length"),
+            (HeaderId::TransferEncoding, "transfer-encoding"),
+            (HeaderId::Authorization, "authorization"),
+            (HeaderId::Cookie, "cookie"),
+            (HeaderId::Origin, "origin"),
+        ];
+        for (id, name) in known {
+            assert_eq!(HeaderId::of(name.as_bytes()), id);
+            assert_eq!(HeaderId::of(name.to_ascii_uppercase().as_bytes()), id);
+            // Every single-byte change of a known name is another header.
+            for i in 0..name.len() {
+                for b in [b'x', b'-', b'_', b'\r', name.as_bytes()[i] ^ 0x80] {
+                    let mut other = name.as_bytes().to_vec();
+                    other[i] = b;
+                    let expected = if other.eq_ignore_ascii_case(name.as_bytes()) {
+                        id
+                    } else {
+                        HeaderId::Other
+                    };
+                    assert_eq!(HeaderId::of(&other), expected, "{other:?}");
+                }
+            }
+            assert_eq!(HeaderId::of(&name.as_bytes()[1..]), HeaderId::Other);
+            assert_eq!(HeaderId::of(format!("{name}s").as_bytes()), HeaderId::Other);
+        }
+        assert_eq!(HeaderId::of(b""), HeaderId::Other);
+        assert_eq!(HeaderId::of(b"User-Agent"), HeaderId::Other);
+    }
+
+    #[test]
     fn the_index_spills_past_its_inline_slots() {
         let mut index = HeaderIndex::default();
         for i in 0..40 {
             index.push(HeaderSpan {
                 name: Span::new(i, i + 1),
-                value: Span::default(),
+                ..HeaderSpan::default()
             });
         }
         let names: Vec<u32> = index.as_slice().iter().map(|h| h.name.start).collect();
