@@ -279,6 +279,11 @@ impl<'a> UpgradeRequest<'a> {
         self.key.map(|k| k.get_str(self.raw))
     }
 
+    /// [`websocket_key`](Self::websocket_key) as bytes, without the UTF-8 check.
+    pub(crate) fn websocket_key_bytes(&self) -> Option<&'a [u8]> {
+        self.key.map(|k| k.get(self.raw))
+    }
+
     /// The subprotocols offered in `Sec-WebSocket-Protocol`, in order, across repeated
     /// headers; both `a, b` (browsers) and `a,b` (Node ws) are understood
     ///
@@ -462,9 +467,11 @@ fn split_list_item(s: &[u8]) -> (&[u8], &[u8]) {
 
 /// Whether the comma-separated list `value` holds `token` (ASCII case-insensitive).
 fn list_contains(value: &[u8], token: &str) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|item| trim_ows(item).eq_ignore_ascii_case(token.as_bytes()))
+    // Nearly always the list is the token alone (`Upgrade: websocket`).
+    value.eq_ignore_ascii_case(token.as_bytes())
+        || value
+            .split(|&b| b == b',')
+            .any(|item| trim_ows(item).eq_ignore_ascii_case(token.as_bytes()))
 }
 
 pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
@@ -480,23 +487,18 @@ pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
 /// RFC 6455 §4.1: the key is base64 of 16 bytes: 22 alphabet characters whose last
 /// one carries 4 zero bits, then `==`.
 fn is_valid_key(key: &[u8]) -> bool {
-    let [body @ .., b'=', b'='] = key else {
+    let Ok(key) = <&[u8; 24]>::try_from(key) else {
         return false;
     };
-    body.len() == 22
-        && body.iter().all(|&b| base64_value(b).is_some())
-        && base64_value(body[21]).is_some_and(|v| v & 0x0f == 0)
+    // A fold without early exit over a fixed length: a few vector instructions.
+    let alphabet = key[..22].iter().fold(true, |ok, &b| ok & is_base64(b));
+    // The characters whose 6-bit value has its low 4 bits zero: 0, 16, 32, 48.
+    let zero_bits = matches!(key[21], b'A' | b'Q' | b'g' | b'w');
+    alphabet & zero_bits & (key[22..] == *b"==")
 }
 
-fn base64_value(b: u8) -> Option<u8> {
-    match b {
-        b'A'..=b'Z' => Some(b - b'A'),
-        b'a'..=b'z' => Some(b - b'a' + 26),
-        b'0'..=b'9' => Some(b - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    }
+fn is_base64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() | (b == b'+') | (b == b'/')
 }
 
 /// `a=1&b&c=` as raw `(name, value)` pairs; empty pieces skipped.
@@ -564,6 +566,33 @@ mod tests {
         assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25j*Q=="));
         assert!(!is_valid_key(b"AAAAAAAAAAAAAAAAAAAAAAAAAA=="));
         assert!(!is_valid_key(b""));
+    }
+
+    #[test]
+    fn keys_match_the_rfc_definition() {
+        // RFC 6455 §4.1 spelled out: 22 base64 characters, the last with 4 zero
+        // bits, then `==`.
+        fn reference(key: &[u8]) -> bool {
+            const ALPHABET: &[u8] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            let value = |b| ALPHABET.iter().position(|&a| a == b);
+            key.len() == 24
+                && key[22..] == *b"=="
+                && key[..22].iter().all(|&b| value(b).is_some())
+                && value(key[21]).is_some_and(|v| v % 16 == 0)
+        }
+        let base = *b"dGhlIHNhbXBsZSBub25jZQ==";
+        for at in [0, 7, 15, 16, 20, 21, 22, 23] {
+            for b in 0..=255u8 {
+                let mut key = base;
+                key[at] = b;
+                assert_eq!(is_valid_key(&key), reference(&key), "{at} {b}");
+            }
+        }
+        for len in 0..30 {
+            let key = vec![b'A'; len];
+            assert_eq!(is_valid_key(&key), reference(&key));
+        }
     }
 
     #[test]

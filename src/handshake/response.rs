@@ -483,7 +483,7 @@ pub(crate) fn write_accept(
     out.extend_from_slice(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
     );
-    out.extend_from_slice(accept_key(key).as_str().as_bytes());
+    out.extend_from_slice(&accept_key(key).0);
     out.extend_from_slice(b"\r\n");
     if let Some(p) = subprotocol {
         out.extend_from_slice(b"Sec-WebSocket-Protocol: ");
