@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use base64::Engine as _;
-use sha1::{Digest, Sha1};
+use sha1::digest::core_api::Block;
+use sha1::{Digest, Sha1, Sha1Core};
 
 use super::parse::is_token;
 use crate::error::{ProtocolError, UsageError};
@@ -503,17 +503,60 @@ pub(crate) fn write_accept(
 /// assert_eq!(accept.as_str(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 /// ```
 pub fn accept_key(key: &[u8]) -> AcceptKey {
+    if key.len() == 24 {
+        return AcceptKey(base64_of_digest(&sha1_of_key_and_guid(key)));
+    }
     let mut sha = Sha1::new();
     sha.update(key);
     sha.update(WEBSOCKET_GUID);
-    let digest = sha.finalize();
-    let mut text = [0u8; 28];
-    // 20 bytes always encode to exactly 28 base64 characters.
-    let n = base64::engine::general_purpose::STANDARD
-        .encode_slice(digest, &mut text)
-        .unwrap_or(0);
-    debug_assert_eq!(n, 28);
-    AcceptKey(text)
+    AcceptKey(base64_of_digest(&sha.finalize().into()))
+}
+
+/// SHA-1 of a 24-byte key (every valid key is) followed by the GUID.
+///
+/// Those 60 bytes always pad to the same two blocks, laid out here and handed to the
+/// compression function directly (it uses SHA-NI where the CPU has it); the general
+/// hasher's buffering costs about as much as the hashing for so short a message.
+fn sha1_of_key_and_guid(key: &[u8]) -> [u8; 20] {
+    let mut blocks = [Block::<Sha1Core>::default(); 2];
+    blocks[0][..24].copy_from_slice(key);
+    blocks[0][24..60].copy_from_slice(WEBSOCKET_GUID);
+    // Padding: a 1 bit, zeros, the message length in bits (big-endian).
+    blocks[0][60] = 0x80;
+    blocks[1][56..].copy_from_slice(&(60u64 * 8).to_be_bytes());
+    let mut state = [
+        0x6745_2301,
+        0xefcd_ab89,
+        0x98ba_dcfe,
+        0x1032_5476,
+        0xc3d2_e1f0,
+    ];
+    sha1::compress(&mut state, &blocks);
+    let mut digest = [0u8; 20];
+    for (bytes, word) in digest.chunks_exact_mut(4).zip(state) {
+        bytes.copy_from_slice(&word.to_be_bytes());
+    }
+    digest
+}
+
+/// Standard base64 (with padding) of a 20-byte SHA-1 digest: always 28 characters.
+///
+/// Written out for the one fixed size: the general encoder's checks and loops
+/// cost more than the encoding itself here.
+fn base64_of_digest(digest: &[u8; 20]) -> [u8; 28] {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = [b'='; 28];
+    // Six groups of 3 bytes make 24 characters; the last 2 bytes make 3 more and `=`.
+    for (bytes, chars) in digest.chunks(3).zip(text.chunks_mut(4)) {
+        let group = bytes
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for (j, c) in chars.iter_mut().enumerate().take(bytes.len() + 1) {
+            *c = ALPHABET[(group >> (18 - 6 * j)) as usize & 63];
+        }
+    }
+    text
 }
 
 /// A `Sec-WebSocket-Accept` value, 28 base64 characters held inline
@@ -643,6 +686,7 @@ pub(crate) fn reason(status: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     #[test]
     fn rfc_6455_sample_accept_key() {
@@ -650,6 +694,18 @@ mod tests {
             accept_key(b"dGhlIHNhbXBsZSBub25jZQ==").as_str(),
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
+    }
+
+    #[test]
+    fn accept_keys_match_the_general_encoder() {
+        for len in 0..100 {
+            let key: Vec<u8> = (0..len).map(|i| (i * 37 + len) as u8).collect();
+            let mut sha = Sha1::new();
+            sha.update(&key);
+            sha.update(WEBSOCKET_GUID);
+            let expected = base64::engine::general_purpose::STANDARD.encode(sha.finalize());
+            assert_eq!(accept_key(&key).as_str(), expected);
+        }
     }
 
     #[test]
