@@ -371,6 +371,11 @@ fn token_len(bytes: &[u8]) -> usize {
         let run = alnum_dash_len(chunk.try_into().unwrap_or(&[0; 16]));
         n += run;
         if run < 16 {
+            // Usually the `:`: done without entering the loop below, whose exit
+            // branch would be mispredicted once per line.
+            if !is_token(chunk[run]) {
+                return n;
+            }
             break;
         }
     }
@@ -382,7 +387,7 @@ fn token_len(bytes: &[u8]) -> usize {
 
 /// How many of 16 bytes are letters, digits or `-` before the first that is not.
 fn alnum_dash_len(chunk: &[u8; 16]) -> usize {
-    // Shaped like `first_special` so that it compiles to vector instructions.
+    // Shaped like `has_special` so that it compiles to vector instructions.
     let mut flags = [0u8; 16];
     for (flag, &b) in flags.iter_mut().zip(chunk) {
         let letter = (b | 0x20).wrapping_sub(b'a') < 26;
@@ -479,13 +484,41 @@ fn has_special(chunk: &[u8; 16]) -> bool {
 }
 
 /// The first control byte or DEL of 16.
+///
+/// Eight bytes at a time in general-purpose registers: the vector form of this
+/// (flags, then moved out to find the first) costs a store and a reload on the
+/// path to every line end.
 fn first_special(chunk: &[u8; 16]) -> Option<usize> {
-    let mut flags = [0u8; 16];
-    for (flag, &b) in flags.iter_mut().zip(chunk) {
-        *flag = if is_special(b) { 0xff } else { 0 };
+    let (low, high) = chunk.split_at(8);
+    let low = special_bits(low.try_into().unwrap_or([0; 8]));
+    let high = special_bits(high.try_into().unwrap_or([0; 8]));
+    if low | high == 0 {
+        return None;
     }
-    let found = u128::from_le_bytes(flags);
-    (found != 0).then(|| found.trailing_zeros() as usize / 8)
+    let bits = if low != 0 {
+        low.trailing_zeros()
+    } else {
+        64 + high.trailing_zeros()
+    };
+    Some(bits as usize / 8)
+}
+
+/// The top bit of each byte of `word` that is a control byte or DEL, exactly (no
+/// false positives from borrows: the sums below never carry out of a byte).
+fn special_bits(word: [u8; 8]) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let w = u64::from_le_bytes(word);
+    // Top bit clear in `(w & LOW7) + 0x60` exactly when the low 7 bits are < 0x20.
+    let control = !(((w & LOW7) + 0x6060_6060_6060_6060) | w) & HIGH;
+    // Zero bytes of `w ^ 0x7f..`: DEL.
+    control | zero_bits(w ^ LOW7)
+}
+
+/// The top bit of each zero byte of `w`, exactly (the sum never carries out of a byte).
+fn zero_bits(w: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    !(((w & LOW7) + LOW7) | w) & !LOW7
 }
 
 fn is_special(b: u8) -> bool {
@@ -575,6 +608,24 @@ mod tests {
         }
         assert_eq!(find_special(b"", 0), None);
         assert_eq!(find_special(b"\x80\x7e\x20\xff\x1f", 0), Some(4));
+    }
+
+    #[test]
+    fn special_bits_are_exact() {
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                for fill in [b'a', 0x80, 0xff, 0x7e, 0x20, 0x00] {
+                    let mut word = [fill; 8];
+                    word[at] = b;
+                    let expected = word
+                        .iter()
+                        .enumerate()
+                        .filter(|&(_, &x)| is_special(x))
+                        .fold(0u64, |bits, (i, _)| bits | 0x80 << (8 * i));
+                    assert_eq!(special_bits(word), expected, "{b} {at} {fill}");
+                }
+            }
+        }
     }
 
     #[test]
