@@ -38,7 +38,7 @@ use std::fmt;
 
 use base64::Engine as _;
 
-use crate::handshake::{UpgradeRequest, percent_decode, trim_ows};
+use crate::handshake::{HeaderId, UpgradeRequest, percent_decode, trim_ows};
 
 /// A credential; its `Debug` output is `Secret(<redacted>)`
 ///
@@ -126,7 +126,7 @@ struct Authorization<'a> {
 fn authorization<'a>(
     req: &UpgradeRequest<'a>,
 ) -> Result<Option<Authorization<'a>>, CredentialError> {
-    let mut values = req.header_all("authorization");
+    let mut values = req.values_of(HeaderId::Authorization);
     let Some(value) = values.next() else {
         return Ok(None);
     };

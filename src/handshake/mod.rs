@@ -22,6 +22,7 @@ mod parse;
 mod request;
 mod response;
 
+pub(crate) use parse::HeaderId;
 pub use request::{Cookies, HeaderIter, ListItems, UpgradeRequest};
 pub(crate) use request::{percent_decode, trim_ows};
 pub use response::{
@@ -410,12 +411,12 @@ fn respond<U>(
 ) -> Result<Outcome<U>, Error> {
     let mark = out.len();
     let head_only = req.method() == "HEAD";
-    let result = match (decision, req.websocket_key()) {
+    let result = match (decision, req.websocket_key_bytes()) {
         (Decision::Accept(accept), Some(key)) => {
             let (data, subprotocol, headers) = accept.into_parts();
             match subprotocol.as_deref() {
                 Some(p) if !req.offers_subprotocol(p) => Err(UsageError::SubprotocolNotOffered),
-                p => response::write_accept(key.as_bytes(), p, &headers, out),
+                p => response::write_accept(key, p, &headers, out),
             }
             .map(|()| {
                 Outcome::Accepted(Accepted {

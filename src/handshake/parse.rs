@@ -26,6 +26,14 @@ impl Span {
         }
     }
 
+    pub(crate) fn new_u32(start: u32, end: u32) -> Self {
+        Span { start, end }
+    }
+
+    pub(crate) fn len(self) -> usize {
+        self.end.saturating_sub(self.start) as usize
+    }
+
     pub(crate) fn get(self, raw: &[u8]) -> &[u8] {
         raw.get(self.start as usize..self.end as usize)
             .unwrap_or_default()
@@ -37,11 +45,82 @@ impl Span {
     }
 }
 
-/// Where one header's name and (trimmed) value are.
+/// Where one header's name and (trimmed) value are, and which header it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct HeaderSpan {
     pub(crate) name: Span,
     pub(crate) value: Span,
+    pub(crate) id: HeaderId,
+}
+
+/// The headers the crate itself reads, recognised once when the line is parsed so
+/// that later lookups compare a byte, not a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum HeaderId {
+    #[default]
+    Other,
+    Host,
+    Upgrade,
+    Connection,
+    SecWebSocketKey,
+    SecWebSocketVersion,
+    SecWebSocketProtocol,
+    SecWebSocketExtensions,
+    ContentLength,
+    TransferEncoding,
+    Authorization,
+    Cookie,
+    Origin,
+}
+
+impl HeaderId {
+    /// The id of header `name` (any case); `Other` for a name the crate does not read.
+    pub(crate) fn of(name: &[u8]) -> HeaderId {
+        // One comparison at most: the length and the first letter pick the candidate.
+        let first = name.first().map_or(0, u8::to_ascii_lowercase);
+        let (id, same) = match (name.len(), first) {
+            (4, b'h') => (HeaderId::Host, eq_lower(name, b"host")),
+            (7, b'u') => (HeaderId::Upgrade, eq_lower(name, b"upgrade")),
+            (10, b'c') => (HeaderId::Connection, eq_lower(name, b"connection")),
+            (17, b's') => (
+                HeaderId::SecWebSocketKey,
+                eq_lower(name, b"sec-websocket-key"),
+            ),
+            (21, b's') => (
+                HeaderId::SecWebSocketVersion,
+                eq_lower(name, b"sec-websocket-version"),
+            ),
+            (22, b's') => (
+                HeaderId::SecWebSocketProtocol,
+                eq_lower(name, b"sec-websocket-protocol"),
+            ),
+            (24, b's') => (
+                HeaderId::SecWebSocketExtensions,
+                eq_lower(name, b"sec-websocket-extensions"),
+            ),
+            (14, b'c') => (HeaderId::ContentLength, eq_lower(name, b"content-length")),
+            (17, b't') => (
+                HeaderId::TransferEncoding,
+                eq_lower(name, b"transfer-encoding"),
+            ),
+            (13, b'a') => (HeaderId::Authorization, eq_lower(name, b"authorization")),
+            (6, b'c') => (HeaderId::Cookie, eq_lower(name, b"cookie")),
+            (6, b'o') => (HeaderId::Origin, eq_lower(name, b"origin")),
+            _ => (HeaderId::Other, false),
+        };
+        if same { id } else { HeaderId::Other }
+    }
+}
+
+/// Whether `name` is `lower` in any ASCII case. A fold with no early exit over a
+/// fixed length, which compiles to a few vector instructions.
+fn eq_lower<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
+    let Ok(name) = <&[u8; N]>::try_from(name) else {
+        return false;
+    };
+    name.iter()
+        .zip(lower)
+        .fold(true, |same, (a, b)| same & (a.to_ascii_lowercase() == *b))
 }
 
 /// `METHOD SP target SP HTTP/1.x`
@@ -264,10 +343,7 @@ fn parse_request_line(line: &[u8], at: usize) -> Result<RequestLine, ProtocolErr
 /// by the scan, so the value needs no further check; the name must be a token and
 /// end right at the colon (no space before it, no obs-fold continuation).
 fn parse_header_line(line: &[u8], at: usize) -> Result<HeaderSpan, ProtocolError> {
-    let name_len = line
-        .iter()
-        .position(|&b| !is_token(b))
-        .unwrap_or(line.len());
+    let name_len = token_len(line);
     if name_len == 0 || line.get(name_len) != Some(&b':') {
         return Err(ProtocolError::MalformedHeader);
     }
@@ -282,7 +358,47 @@ fn parse_header_line(line: &[u8], at: usize) -> Result<HeaderSpan, ProtocolError
     Ok(HeaderSpan {
         name: Span::new(at, at + name_len),
         value: Span::new(at + start, at + end),
+        id: HeaderId::of(&line[..name_len]),
     })
+}
+
+/// The length of the token (RFC 9110 §5.6.2) at the start of `bytes`.
+fn token_len(bytes: &[u8]) -> usize {
+    // Names are letters, digits and dashes nearly always: those are checked 16 at a
+    // time, any other token byte (and the last few bytes) one at a time.
+    let mut n = 0;
+    while let Some(chunk) = bytes.get(n..n + 16) {
+        let run = alnum_dash_len(chunk.try_into().unwrap_or(&[0; 16]));
+        n += run;
+        if run < 16 {
+            // Usually the `:`: done without entering the loop below, whose exit
+            // branch would be mispredicted once per line.
+            if !is_token(chunk[run]) {
+                return n;
+            }
+            break;
+        }
+    }
+    while bytes.get(n).is_some_and(|&b| is_token(b)) {
+        n += 1;
+    }
+    n
+}
+
+/// How many of 16 bytes are letters, digits or `-` before the first that is not.
+fn alnum_dash_len(chunk: &[u8; 16]) -> usize {
+    // Shaped like `has_special` so that it compiles to vector instructions.
+    let mut flags = [0u8; 16];
+    for (flag, &b) in flags.iter_mut().zip(chunk) {
+        let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+        let digit = b.wrapping_sub(b'0') < 10;
+        *flag = if letter | digit | (b == b'-') {
+            0
+        } else {
+            0xff
+        };
+    }
+    (u128::from_le_bytes(flags).trailing_zeros() / 8) as usize
 }
 
 /// The first `needle` in `line`, eight bytes at a time.
@@ -338,27 +454,75 @@ static TOKEN: [bool; 256] = {
 
 /// The first byte at or after `from` that is a control byte (< 0x20) or DEL.
 fn find_special(buf: &[u8], from: usize) -> Option<usize> {
-    const LOW: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut i = from;
-    while i + 8 <= buf.len() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&buf[i..i + 8]);
-        let w = u64::from_le_bytes(word);
-        // Bytes below 0x20, and bytes equal to 0x7f. The lowest flagged byte of each
-        // mask is a true match (borrows only spill upwards), which is all we use.
-        let control = w.wrapping_sub(LOW * 0x20) & !w & HIGH;
-        let del = (w ^ (LOW * 0x7f)).wrapping_sub(LOW) & !(w ^ (LOW * 0x7f)) & HIGH;
-        let found = control | del;
-        if found != 0 {
-            return Some(i + (found.trailing_zeros() / 8) as usize);
+    let mut chunks = buf.get(from..).unwrap_or_default().chunks_exact(16);
+    let mut at = from;
+    for chunk in chunks.by_ref() {
+        let chunk: &[u8; 16] = chunk.try_into().unwrap_or(&[0; 16]);
+        if has_special(chunk) {
+            return first_special(chunk).map(|j| at + j);
         }
-        i += 8;
+        at += 16;
     }
-    buf[i.min(buf.len())..]
-        .iter()
-        .position(|&b| b < 0x20 || b == 0x7f)
-        .map(|j| i + j)
+    // The last few bytes, padded with spaces (which are not special).
+    let rest = chunks.remainder();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut chunk = [b' '; 16];
+    chunk[..rest.len()].copy_from_slice(rest);
+    first_special(&chunk).map(|j| at + j)
+}
+
+// The two helpers below are the scan's inner loop. They are written as a fold and a
+// loop over 16 bytes because the compiler turns those into a few SSE2 instructions
+// (compare, compare, or, move mask) rather than 16 byte tests. Other shapes of the same
+// logic (a `map`, shifting bits into a mask) compile to byte-at-a-time code.
+
+/// Whether any of 16 bytes is a control byte or DEL.
+fn has_special(chunk: &[u8; 16]) -> bool {
+    chunk.iter().fold(false, |any, &b| any | is_special(b))
+}
+
+/// The first control byte or DEL of 16.
+///
+/// Eight bytes at a time in general-purpose registers: the vector form of this
+/// (flags, then moved out to find the first) costs a store and a reload on the
+/// path to every line end.
+fn first_special(chunk: &[u8; 16]) -> Option<usize> {
+    let (low, high) = chunk.split_at(8);
+    let low = special_bits(low.try_into().unwrap_or([0; 8]));
+    let high = special_bits(high.try_into().unwrap_or([0; 8]));
+    if low | high == 0 {
+        return None;
+    }
+    let bits = if low != 0 {
+        low.trailing_zeros()
+    } else {
+        64 + high.trailing_zeros()
+    };
+    Some(bits as usize / 8)
+}
+
+/// The top bit of each byte of `word` that is a control byte or DEL, exactly (no
+/// false positives from borrows: the sums below never carry out of a byte).
+fn special_bits(word: [u8; 8]) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let w = u64::from_le_bytes(word);
+    // Top bit clear in `(w & LOW7) + 0x60` exactly when the low 7 bits are < 0x20.
+    let control = !(((w & LOW7) + 0x6060_6060_6060_6060) | w) & HIGH;
+    // Zero bytes of `w ^ 0x7f..`: DEL.
+    control | zero_bits(w ^ LOW7)
+}
+
+/// The top bit of each zero byte of `w`, exactly (the sum never carries out of a byte).
+fn zero_bits(w: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    !(((w & LOW7) + LOW7) | w) & !LOW7
+}
+
+fn is_special(b: u8) -> bool {
+    (b < 0x20) | (b == 0x7f)
 }
 
 #[cfg(test)]
@@ -447,6 +611,24 @@ mod tests {
     }
 
     #[test]
+    fn special_bits_are_exact() {
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                for fill in [b'a', 0x80, 0xff, 0x7e, 0x20, 0x00] {
+                    let mut word = [fill; 8];
+                    word[at] = b;
+                    let expected = word
+                        .iter()
+                        .enumerate()
+                        .filter(|&(_, &x)| is_special(x))
+                        .fold(0u64, |bits, (i, _)| bits | 0x80 << (8 * i));
+                    assert_eq!(special_bits(word), expected, "{b} {at} {fill}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn find_byte_at_every_offset() {
         for len in 1..30 {
             for at in 0..len {
@@ -458,6 +640,23 @@ mod tests {
                 assert_eq!(find_byte(&line, b':'), Some(at));
             }
             assert_eq!(find_byte(&vec![b';'; len], b':'), None);
+        }
+    }
+
+    #[test]
+    fn token_len_at_every_offset() {
+        let fill = b"Sec-WebSocket-Key0123456789abcdefghijklmnopqrstuvwxyzZ";
+        for len in 0..48 {
+            for at in 0..=len {
+                for stop in [b':', b' ', b'_', b'~', b'\r', b'@', b'\\', 0x80, 0xff] {
+                    let mut line = fill[..len].to_vec();
+                    if at < len {
+                        line[at] = stop;
+                    }
+                    let expected = line.iter().position(|&b| !is_token(b)).unwrap_or(len);
+                    assert_eq!(token_len(&line), expected, "{len} {at} {stop}");
+                }
+            }
         }
     }
 
@@ -503,12 +702,51 @@ mod tests {
     }
 
     #[test]
+    fn header_ids() {
+        let known = [
+            (HeaderId::Host, "host"),
+            (HeaderId::Upgrade, "upgrade"),
+            (HeaderId::Connection, "connection"),
+            (HeaderId::SecWebSocketKey, "sec-websocket-key"),
+            (HeaderId::SecWebSocketVersion, "sec-websocket-version"),
+            (HeaderId::SecWebSocketProtocol, "sec-websocket-protocol"),
+            (HeaderId::SecWebSocketExtensions, "sec-websocket-extensions"),
+            (HeaderId::ContentLength, "content-length"),
+            (HeaderId::TransferEncoding, "transfer-encoding"),
+            (HeaderId::Authorization, "authorization"),
+            (HeaderId::Cookie, "cookie"),
+            (HeaderId::Origin, "origin"),
+        ];
+        for (id, name) in known {
+            assert_eq!(HeaderId::of(name.as_bytes()), id);
+            assert_eq!(HeaderId::of(name.to_ascii_uppercase().as_bytes()), id);
+            // Every single-byte change of a known name is another header.
+            for i in 0..name.len() {
+                for b in [b'x', b'-', b'_', b'\r', name.as_bytes()[i] ^ 0x80] {
+                    let mut other = name.as_bytes().to_vec();
+                    other[i] = b;
+                    let expected = if other.eq_ignore_ascii_case(name.as_bytes()) {
+                        id
+                    } else {
+                        HeaderId::Other
+                    };
+                    assert_eq!(HeaderId::of(&other), expected, "{other:?}");
+                }
+            }
+            assert_eq!(HeaderId::of(&name.as_bytes()[1..]), HeaderId::Other);
+            assert_eq!(HeaderId::of(format!("{name}s").as_bytes()), HeaderId::Other);
+        }
+        assert_eq!(HeaderId::of(b""), HeaderId::Other);
+        assert_eq!(HeaderId::of(b"User-Agent"), HeaderId::Other);
+    }
+
+    #[test]
     fn the_index_spills_past_its_inline_slots() {
         let mut index = HeaderIndex::default();
         for i in 0..40 {
             index.push(HeaderSpan {
                 name: Span::new(i, i + 1),
-                value: Span::default(),
+                ..HeaderSpan::default()
             });
         }
         let names: Vec<u32> = index.as_slice().iter().map(|h| h.name.start).collect();

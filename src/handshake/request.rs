@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::parse::{HeaderSpan, RequestLine, Span, find_byte};
+use super::parse::{HeaderId, HeaderSpan, RequestLine, Span, find_byte};
 use crate::error::ProtocolError;
 
 /// Headers whose values may carry a credential; `Debug` prints them as `<redacted>`.
@@ -43,14 +43,7 @@ impl<'a> UpgradeRequest<'a> {
         line: RequestLine,
         headers: &'a [HeaderSpan],
     ) -> Result<Self, ProtocolError> {
-        let mut view = UpgradeRequest {
-            raw,
-            method: line.method.get_str(raw),
-            target: line.target.get_str(raw),
-            minor_version: line.minor_version,
-            headers,
-            key: None,
-        };
+        let mut view = UpgradeRequest::revalidated(raw, line, headers, None);
         view.key = view.validate()?;
         Ok(view)
     }
@@ -62,10 +55,15 @@ impl<'a> UpgradeRequest<'a> {
         headers: &'a [HeaderSpan],
         key: Option<Span>,
     ) -> Self {
+        // Method and target are ASCII (the parser checked): one UTF-8 check for both.
+        // `METHOD SP target`
+        let text = Span::new_u32(line.method.start, line.target.end).get_str(raw);
+        let method = text.get(..line.method.len()).unwrap_or_default();
+        let target = text.get(line.method.len() + 1..).unwrap_or_default();
         UpgradeRequest {
             raw,
-            method: line.method.get_str(raw),
-            target: line.target.get_str(raw),
+            method,
+            target,
             minor_version: line.minor_version,
             headers,
             key,
@@ -88,24 +86,21 @@ impl<'a> UpgradeRequest<'a> {
         let mut version_13 = false;
         let mut body = false;
         for h in self.headers {
-            let name = h.name.get(self.raw);
             let value = h.value.get(self.raw);
-            // Dispatch on length first: one comparison per header, not seven.
-            let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-            match name.len() {
-                4 if is("host") => hosts += 1,
-                7 if is("upgrade") => upgrade_websocket |= list_contains(value, "websocket"),
-                10 if is("connection") => connection_upgrade |= list_contains(value, "upgrade"),
-                17 if is("sec-websocket-key") => {
+            match h.id {
+                HeaderId::Host => hosts += 1,
+                HeaderId::Upgrade => upgrade_websocket |= list_contains(value, "websocket"),
+                HeaderId::Connection => connection_upgrade |= list_contains(value, "upgrade"),
+                HeaderId::SecWebSocketKey => {
                     keys += 1;
                     key = h.value;
                 }
-                17 if is("transfer-encoding") => body = true,
-                21 if is("sec-websocket-version") => {
+                HeaderId::TransferEncoding => body = true,
+                HeaderId::SecWebSocketVersion => {
                     versions += 1;
                     version_13 = value == b"13";
                 }
-                14 if is("content-length") => body |= value != b"0",
+                HeaderId::ContentLength => body |= value != b"0",
                 _ => {}
             }
         }
@@ -124,7 +119,8 @@ impl<'a> UpgradeRequest<'a> {
         if self.minor_version == 0 {
             return Err(ProtocolError::UnsupportedHttpVersion);
         }
-        if !self.path().starts_with('/') {
+        // `path()` is the target itself when that starts with `/` (the usual case).
+        if !self.target.starts_with('/') && !self.path().starts_with('/') {
             return Err(ProtocolError::InvalidTarget);
         }
         if !connection_upgrade {
@@ -228,7 +224,7 @@ impl<'a> UpgradeRequest<'a> {
         HeaderIter {
             raw: self.raw,
             headers: self.headers.iter(),
-            name: None,
+            id: None,
         }
     }
 
@@ -243,21 +239,38 @@ impl<'a> UpgradeRequest<'a> {
         'a: 'n,
     {
         let raw = self.raw;
+        let id = HeaderId::of(name.as_bytes());
+        // A header with a known id has a known name, so it never matches another name.
         self.headers
             .iter()
-            .filter(move |h| h.name.get(raw).eq_ignore_ascii_case(name.as_bytes()))
+            .filter(move |h| {
+                h.id == id
+                    && (id != HeaderId::Other
+                        || h.name.get(raw).eq_ignore_ascii_case(name.as_bytes()))
+            })
+            .map(move |h| h.value.get(raw))
+    }
+
+    /// The values of every header with id `id` (not `Other`), in order.
+    pub(crate) fn values_of(&self, id: HeaderId) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        let raw = self.raw;
+        self.headers
+            .iter()
+            .filter(move |h| h.id == id)
             .map(move |h| h.value.get(raw))
     }
 
     /// The `Host` header
     pub fn host(&self) -> Option<&'a str> {
-        self.header("host")
+        self.values_of(HeaderId::Host)
+            .next()
             .and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// The `Origin` header (browsers always send it; compare it to allow-list origins)
     pub fn origin(&self) -> Option<&'a str> {
-        self.header("origin")
+        self.values_of(HeaderId::Origin)
+            .next()
             .and_then(|v| std::str::from_utf8(v).ok())
     }
 
@@ -266,13 +279,18 @@ impl<'a> UpgradeRequest<'a> {
         self.key.map(|k| k.get_str(self.raw))
     }
 
+    /// [`websocket_key`](Self::websocket_key) as bytes, without the UTF-8 check.
+    pub(crate) fn websocket_key_bytes(&self) -> Option<&'a [u8]> {
+        self.key.map(|k| k.get(self.raw))
+    }
+
     /// The subprotocols offered in `Sec-WebSocket-Protocol`, in order, across repeated
     /// headers; both `a, b` (browsers) and `a,b` (Node ws) are understood
     ///
     /// This list can hold a credential (`access_token, <token>`): never accept the
     /// token itself as the subprotocol, and do not log the list.
     pub fn subprotocols(&self) -> ListItems<'a> {
-        ListItems::new(self.headers(), "sec-websocket-protocol")
+        ListItems::new(self.headers(), HeaderId::SecWebSocketProtocol)
     }
 
     /// Whether the client offered subprotocol `protocol` (case-sensitive, RFC 6455 §4.1)
@@ -283,7 +301,7 @@ impl<'a> UpgradeRequest<'a> {
     /// The extensions offered in `Sec-WebSocket-Extensions`, each with its parameters
     /// as sent (`permessage-deflate; client_max_window_bits`)
     pub fn extensions(&self) -> ListItems<'a> {
-        ListItems::new(self.headers(), "sec-websocket-extensions")
+        ListItems::new(self.headers(), HeaderId::SecWebSocketExtensions)
     }
 
     /// The cookies of every `Cookie` header as `(name, value)` (RFC 6265 §4.2.1;
@@ -292,7 +310,7 @@ impl<'a> UpgradeRequest<'a> {
     pub fn cookies(&self) -> Cookies<'a> {
         Cookies {
             headers: HeaderIter {
-                name: Some("cookie"),
+                id: Some(HeaderId::Cookie),
                 ..self.headers()
             },
             rest: &[],
@@ -336,8 +354,8 @@ impl fmt::Debug for UpgradeRequest<'_> {
 pub struct HeaderIter<'a> {
     raw: &'a [u8],
     headers: std::slice::Iter<'a, HeaderSpan>,
-    /// Only headers with this (lowercase) name, if set.
-    name: Option<&'static str>,
+    /// Only headers with this id, if set.
+    id: Option<HeaderId>,
 }
 
 impl<'a> Iterator for HeaderIter<'a> {
@@ -345,11 +363,7 @@ impl<'a> Iterator for HeaderIter<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         for h in self.headers.by_ref() {
-            let name = h.name.get(self.raw);
-            if self
-                .name
-                .is_none_or(|want| name.eq_ignore_ascii_case(want.as_bytes()))
-            {
+            if self.id.is_none_or(|want| h.id == want) {
                 return Some((h.name.get_str(self.raw), h.value.get(self.raw)));
             }
         }
@@ -366,10 +380,10 @@ pub struct ListItems<'a> {
 }
 
 impl<'a> ListItems<'a> {
-    fn new(headers: HeaderIter<'a>, name: &'static str) -> Self {
+    fn new(headers: HeaderIter<'a>, id: HeaderId) -> Self {
         ListItems {
             headers: HeaderIter {
-                name: Some(name),
+                id: Some(id),
                 ..headers
             },
             rest: &[],
@@ -453,9 +467,11 @@ fn split_list_item(s: &[u8]) -> (&[u8], &[u8]) {
 
 /// Whether the comma-separated list `value` holds `token` (ASCII case-insensitive).
 fn list_contains(value: &[u8], token: &str) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|item| trim_ows(item).eq_ignore_ascii_case(token.as_bytes()))
+    // Nearly always the list is the token alone (`Upgrade: websocket`).
+    value.eq_ignore_ascii_case(token.as_bytes())
+        || value
+            .split(|&b| b == b',')
+            .any(|item| trim_ows(item).eq_ignore_ascii_case(token.as_bytes()))
 }
 
 pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
@@ -471,23 +487,18 @@ pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
 /// RFC 6455 §4.1: the key is base64 of 16 bytes: 22 alphabet characters whose last
 /// one carries 4 zero bits, then `==`.
 fn is_valid_key(key: &[u8]) -> bool {
-    let [body @ .., b'=', b'='] = key else {
+    let Ok(key) = <&[u8; 24]>::try_from(key) else {
         return false;
     };
-    body.len() == 22
-        && body.iter().all(|&b| base64_value(b).is_some())
-        && base64_value(body[21]).is_some_and(|v| v & 0x0f == 0)
+    // A fold without early exit over a fixed length: a few vector instructions.
+    let alphabet = key[..22].iter().fold(true, |ok, &b| ok & is_base64(b));
+    // The characters whose 6-bit value has its low 4 bits zero: 0, 16, 32, 48.
+    let zero_bits = matches!(key[21], b'A' | b'Q' | b'g' | b'w');
+    alphabet & zero_bits & (key[22..] == *b"==")
 }
 
-fn base64_value(b: u8) -> Option<u8> {
-    match b {
-        b'A'..=b'Z' => Some(b - b'A'),
-        b'a'..=b'z' => Some(b - b'a' + 26),
-        b'0'..=b'9' => Some(b - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    }
+fn is_base64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() | (b == b'+') | (b == b'/')
 }
 
 /// `a=1&b&c=` as raw `(name, value)` pairs; empty pieces skipped.
@@ -555,6 +566,33 @@ mod tests {
         assert!(!is_valid_key(b"dGhlIHNhbXBsZSBub25j*Q=="));
         assert!(!is_valid_key(b"AAAAAAAAAAAAAAAAAAAAAAAAAA=="));
         assert!(!is_valid_key(b""));
+    }
+
+    #[test]
+    fn keys_match_the_rfc_definition() {
+        // RFC 6455 §4.1 spelled out: 22 base64 characters, the last with 4 zero
+        // bits, then `==`.
+        fn reference(key: &[u8]) -> bool {
+            const ALPHABET: &[u8] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            let value = |b| ALPHABET.iter().position(|&a| a == b);
+            key.len() == 24
+                && key[22..] == *b"=="
+                && key[..22].iter().all(|&b| value(b).is_some())
+                && value(key[21]).is_some_and(|v| v % 16 == 0)
+        }
+        let base = *b"dGhlIHNhbXBsZSBub25jZQ==";
+        for at in [0, 7, 15, 16, 20, 21, 22, 23] {
+            for b in 0..=255u8 {
+                let mut key = base;
+                key[at] = b;
+                assert_eq!(is_valid_key(&key), reference(&key), "{at} {b}");
+            }
+        }
+        for len in 0..30 {
+            let key = vec![b'A'; len];
+            assert_eq!(is_valid_key(&key), reference(&key));
+        }
     }
 
     #[test]

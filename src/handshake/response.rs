@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use base64::Engine as _;
-use sha1::{Digest, Sha1};
+use sha1::digest::core_api::Block;
+use sha1::{Digest, Sha1, Sha1Core};
 
 use super::parse::is_token;
 use crate::error::{ProtocolError, UsageError};
@@ -150,16 +150,6 @@ pub enum BearerError {
     InsufficientScope,
 }
 
-impl BearerError {
-    fn as_str(self) -> &'static str {
-        match self {
-            BearerError::InvalidRequest => "invalid_request",
-            BearerError::InvalidToken => "invalid_token",
-            BearerError::InsufficientScope => "insufficient_scope",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scheme {
     Bearer,
@@ -209,25 +199,48 @@ impl Challenge {
         self
     }
 
+    /// The challenge, as the value of a `WWW-Authenticate` header.
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(match self.scheme {
             Scheme::Bearer => b"Bearer realm=\"",
             Scheme::Basic => b"Basic realm=\"",
         });
-        for &b in self.realm.as_bytes() {
-            if b == b'"' || b == b'\\' {
-                out.push(b'\\');
+        self.write_rest(out);
+    }
+
+    /// The whole `WWW-Authenticate` header line.
+    fn write_header(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(match self.scheme {
+            Scheme::Bearer => b"WWW-Authenticate: Bearer realm=\"",
+            Scheme::Basic => b"WWW-Authenticate: Basic realm=\"",
+        });
+        self.write_rest(out);
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// What follows `realm="`.
+    fn write_rest(&self, out: &mut Vec<u8>) {
+        let realm = self.realm.as_bytes();
+        if realm.iter().any(|&b| b == b'"' || b == b'\\') {
+            for &b in realm {
+                if b == b'"' || b == b'\\' {
+                    out.push(b'\\');
+                }
+                out.push(b);
             }
-            out.push(b);
+        } else {
+            out.extend_from_slice(realm);
         }
-        out.push(b'"');
-        if self.scheme == Scheme::Basic {
-            out.extend_from_slice(b", charset=\"UTF-8\"");
-        }
+        out.extend_from_slice(match self.scheme {
+            Scheme::Bearer => b"\"",
+            Scheme::Basic => b"\", charset=\"UTF-8\"",
+        });
         if let Some(error) = self.error {
-            out.extend_from_slice(b", error=\"");
-            out.extend_from_slice(error.as_str().as_bytes());
-            out.push(b'"');
+            out.extend_from_slice(match error {
+                BearerError::InvalidRequest => b", error=\"invalid_request\"",
+                BearerError::InvalidToken => b", error=\"invalid_token\"",
+                BearerError::InsufficientScope => b", error=\"insufficient_scope\"",
+            });
         }
     }
 }
@@ -356,22 +369,37 @@ impl Response {
         for c in self.challenges.iter().flatten() {
             check_value(c.realm.as_bytes())?;
         }
+        // One allocation at most when `out` starts empty: the fixed lines fit in 192.
+        let challenges: usize = self
+            .challenges
+            .iter()
+            .flatten()
+            .map(|c| c.realm.len())
+            .sum();
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .sum();
+        let body = self.body.as_ref().map_or(0, |b| b.len());
+        out.reserve(192 + 2 * challenges + headers + body);
         write_status_line(self.status, out);
         for c in self.challenges.iter().flatten() {
-            out.extend_from_slice(b"WWW-Authenticate: ");
-            c.write(out);
-            out.extend_from_slice(b"\r\n");
+            c.write_header(out);
         }
         write_headers(&self.headers, out);
         let has_type = self
             .headers
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
-        let digits = status_digits(self.status);
-        match &self.body {
-            Some(body) => write_rest(has_type, &[body], self.status, head_only, out),
-            None => {
-                let default = [&digits[..], b" ", reason(self.status).as_bytes(), b"\n"];
+        match (&self.body, status_texts(self.status)) {
+            (Some(body), _) => write_rest(has_type, &[body], self.status, head_only, out),
+            (None, Some((_, default))) => {
+                write_rest(has_type, &[default.as_bytes()], self.status, head_only, out)
+            }
+            (None, None) => {
+                let digits = status_digits(self.status);
+                let default = [&digits[..], b" \n"];
                 write_rest(has_type, &default, self.status, head_only, out)
             }
         }
@@ -453,16 +481,18 @@ pub(crate) fn write_internal_error(out: &mut Vec<u8>) {
 /// and the body made of `parts`.
 fn write_rest(has_type: bool, parts: &[&[u8]], status: u16, head_only: bool, out: &mut Vec<u8>) {
     let no_body = status == 204 || status == 304;
-    if !has_type && !no_body {
-        out.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
+    if no_body {
+        out.extend_from_slice(b"Connection: close\r\n\r\n");
+        return;
     }
-    if !no_body {
-        out.extend_from_slice(b"Content-Length: ");
-        write_decimal(parts.iter().map(|p| p.len()).sum(), out);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"Connection: close\r\n\r\n");
-    if !head_only && !no_body {
+    out.extend_from_slice(if has_type {
+        b"Content-Length: "
+    } else {
+        b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: "
+    });
+    write_decimal(parts.iter().map(|p| p.len()).sum(), out);
+    out.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+    if !head_only {
         for p in parts {
             out.extend_from_slice(p);
         }
@@ -480,10 +510,12 @@ pub(crate) fn write_accept(
     if let Some(p) = subprotocol {
         check_value(p.as_bytes())?;
     }
+    let headers_len: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    out.reserve(160 + subprotocol.map_or(0, |p| p.len()) + headers_len);
     out.extend_from_slice(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
     );
-    out.extend_from_slice(accept_key(key).as_str().as_bytes());
+    out.extend_from_slice(&accept_key(key).0);
     out.extend_from_slice(b"\r\n");
     if let Some(p) = subprotocol {
         out.extend_from_slice(b"Sec-WebSocket-Protocol: ");
@@ -503,17 +535,60 @@ pub(crate) fn write_accept(
 /// assert_eq!(accept.as_str(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 /// ```
 pub fn accept_key(key: &[u8]) -> AcceptKey {
+    if key.len() == 24 {
+        return AcceptKey(base64_of_digest(&sha1_of_key_and_guid(key)));
+    }
     let mut sha = Sha1::new();
     sha.update(key);
     sha.update(WEBSOCKET_GUID);
-    let digest = sha.finalize();
-    let mut text = [0u8; 28];
-    // 20 bytes always encode to exactly 28 base64 characters.
-    let n = base64::engine::general_purpose::STANDARD
-        .encode_slice(digest, &mut text)
-        .unwrap_or(0);
-    debug_assert_eq!(n, 28);
-    AcceptKey(text)
+    AcceptKey(base64_of_digest(&sha.finalize().into()))
+}
+
+/// SHA-1 of a 24-byte key (every valid key is) followed by the GUID.
+///
+/// Those 60 bytes always pad to the same two blocks, laid out here and handed to the
+/// compression function directly (it uses SHA-NI where the CPU has it); the general
+/// hasher's buffering costs about as much as the hashing for so short a message.
+fn sha1_of_key_and_guid(key: &[u8]) -> [u8; 20] {
+    let mut blocks = [Block::<Sha1Core>::default(); 2];
+    blocks[0][..24].copy_from_slice(key);
+    blocks[0][24..60].copy_from_slice(WEBSOCKET_GUID);
+    // Padding: a 1 bit, zeros, the message length in bits (big-endian).
+    blocks[0][60] = 0x80;
+    blocks[1][56..].copy_from_slice(&(60u64 * 8).to_be_bytes());
+    let mut state = [
+        0x6745_2301,
+        0xefcd_ab89,
+        0x98ba_dcfe,
+        0x1032_5476,
+        0xc3d2_e1f0,
+    ];
+    sha1::compress(&mut state, &blocks);
+    let mut digest = [0u8; 20];
+    for (bytes, word) in digest.chunks_exact_mut(4).zip(state) {
+        bytes.copy_from_slice(&word.to_be_bytes());
+    }
+    digest
+}
+
+/// Standard base64 (with padding) of a 20-byte SHA-1 digest: always 28 characters.
+///
+/// Written out for the one fixed size: the general encoder's checks and loops
+/// cost more than the encoding itself here.
+fn base64_of_digest(digest: &[u8; 20]) -> [u8; 28] {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = [b'='; 28];
+    // Six groups of 3 bytes make 24 characters; the last 2 bytes make 3 more and `=`.
+    for (bytes, chars) in digest.chunks(3).zip(text.chunks_mut(4)) {
+        let group = bytes
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for (j, c) in chars.iter_mut().enumerate().take(bytes.len() + 1) {
+            *c = ALPHABET[(group >> (18 - 6 * j)) as usize & 63];
+        }
+    }
+    text
 }
 
 /// A `Sec-WebSocket-Accept` value, 28 base64 characters held inline
@@ -571,6 +646,10 @@ fn write_headers(headers: &[(HeaderText, HeaderText)], out: &mut Vec<u8>) {
 }
 
 fn write_status_line(status: u16, out: &mut Vec<u8>) {
+    if let Some((line, _)) = status_texts(status) {
+        out.extend_from_slice(line.as_bytes());
+        return;
+    }
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(&status_digits(status));
     out.push(b' ');
@@ -602,47 +681,69 @@ fn write_decimal(mut n: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(&digits[i..]);
 }
 
-/// The reason phrase of common statuses (RFC 9110 §15); empty for others, which the
-/// status-line grammar allows.
-pub(crate) fn reason(status: u16) -> &'static str {
-    match status {
-        101 => "Switching Protocols",
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        303 => "See Other",
-        304 => "Not Modified",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        410 => "Gone",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        415 => "Unsupported Media Type",
-        426 => "Upgrade Required",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "",
-    }
+/// Defines, from one table, `reason` and `status_texts`.
+macro_rules! statuses {
+    ($($code:literal $reason:literal,)*) => {
+        /// The reason phrase of common statuses (RFC 9110 §15); empty for others, which
+        /// the status-line grammar allows.
+        pub(crate) fn reason(status: u16) -> &'static str {
+            match status {
+                $($code => $reason,)*
+                _ => "",
+            }
+        }
+
+        /// For a status with a reason phrase, its status line and its default body
+        /// (`<code> <reason>`), each one static string to copy.
+        fn status_texts(status: u16) -> Option<(&'static str, &'static str)> {
+            match status {
+                $($code => Some((
+                    concat!("HTTP/1.1 ", $code, " ", $reason, "\r\n"),
+                    concat!($code, " ", $reason, "\n"),
+                )),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+statuses! {
+    101 "Switching Protocols",
+    200 "OK",
+    201 "Created",
+    202 "Accepted",
+    204 "No Content",
+    301 "Moved Permanently",
+    302 "Found",
+    303 "See Other",
+    304 "Not Modified",
+    307 "Temporary Redirect",
+    308 "Permanent Redirect",
+    400 "Bad Request",
+    401 "Unauthorized",
+    403 "Forbidden",
+    404 "Not Found",
+    405 "Method Not Allowed",
+    408 "Request Timeout",
+    409 "Conflict",
+    410 "Gone",
+    413 "Content Too Large",
+    414 "URI Too Long",
+    415 "Unsupported Media Type",
+    426 "Upgrade Required",
+    429 "Too Many Requests",
+    431 "Request Header Fields Too Large",
+    500 "Internal Server Error",
+    501 "Not Implemented",
+    502 "Bad Gateway",
+    503 "Service Unavailable",
+    504 "Gateway Timeout",
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     #[test]
     fn rfc_6455_sample_accept_key() {
@@ -650,6 +751,18 @@ mod tests {
             accept_key(b"dGhlIHNhbXBsZSBub25jZQ==").as_str(),
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
+    }
+
+    #[test]
+    fn accept_keys_match_the_general_encoder() {
+        for len in 0..100 {
+            let key: Vec<u8> = (0..len).map(|i| (i * 37 + len) as u8).collect();
+            let mut sha = Sha1::new();
+            sha.update(&key);
+            sha.update(WEBSOCKET_GUID);
+            let expected = base64::engine::general_purpose::STANDARD.encode(sha.finalize());
+            assert_eq!(accept_key(&key).as_str(), expected);
+        }
     }
 
     #[test]
@@ -705,6 +818,87 @@ mod tests {
             Err(UsageError::InvalidHeaderValue)
         );
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn response_bytes() {
+        let cases: [(Response, bool, &str); 8] = [
+            (
+                Response::unauthorized_bearer("api"),
+                false,
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"api\"\r\n\
+                 Content-Type: text/plain; charset=utf-8\r\nContent-Length: 17\r\n\
+                 Connection: close\r\n\r\n401 Unauthorized\n",
+            ),
+            (
+                Response::unauthorized_bearer(r#"a"b\c"#)
+                    .with_challenge(Challenge::basic("b"))
+                    .invalid_token(),
+                true,
+                "HTTP/1.1 401 Unauthorized\r\n\
+                 WWW-Authenticate: Bearer realm=\"a\\\"b\\\\c\", error=\"invalid_token\"\r\n\
+                 WWW-Authenticate: Basic realm=\"b\", charset=\"UTF-8\"\r\n\
+                 Content-Type: text/plain; charset=utf-8\r\nContent-Length: 17\r\n\
+                 Connection: close\r\n\r\n",
+            ),
+            (
+                Response::unauthorized(
+                    Challenge::bearer("x").error(BearerError::InsufficientScope),
+                )
+                .with_challenge(Challenge::bearer("y").error(BearerError::InvalidRequest)),
+                false,
+                "HTTP/1.1 401 Unauthorized\r\n\
+                 WWW-Authenticate: Bearer realm=\"x\", error=\"insufficient_scope\"\r\n\
+                 WWW-Authenticate: Bearer realm=\"y\", error=\"invalid_request\"\r\n\
+                 Content-Type: text/plain; charset=utf-8\r\nContent-Length: 17\r\n\
+                 Connection: close\r\n\r\n401 Unauthorized\n",
+            ),
+            (
+                Response::new(200)
+                    .header("Content-Type", "text/html")
+                    .body("<p>"),
+                false,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 3\r\n\
+                 Connection: close\r\n\r\n<p>",
+            ),
+            (
+                Response::new(204),
+                false,
+                "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
+            ),
+            (
+                Response::new(299),
+                false,
+                "HTTP/1.1 299 \r\nContent-Type: text/plain; charset=utf-8\r\n\
+                 Content-Length: 5\r\nConnection: close\r\n\r\n299 \n",
+            ),
+            (
+                Response::upgrade_required(),
+                false,
+                "HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\n\
+                 Content-Type: text/plain; charset=utf-8\r\nContent-Length: 21\r\n\
+                 Connection: close\r\n\r\n426 Upgrade Required\n",
+            ),
+            (
+                Response::new(503).body(vec![b'x'; 1234]),
+                true,
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                 Content-Length: 1234\r\nConnection: close\r\n\r\n",
+            ),
+        ];
+        for (response, head_only, expected) in cases {
+            let mut out = b"kept".to_vec();
+            response.write(head_only, &mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), format!("kept{expected}"));
+        }
+        let mut out = Vec::new();
+        write_accept(b"dGhlIHNhbXBsZSBub25jZQ==", Some("chat"), &[], &mut out).unwrap();
+        assert_eq!(
+            out,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+              Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+              Sec-WebSocket-Protocol: chat\r\n\r\n"
+        );
     }
 
     #[test]
