@@ -151,3 +151,106 @@ fn a_frame_announcing_2_pow_63_minus_1_bytes_is_refused_from_its_header() {
     assert_eq!(fed.error, None);
     assert!(fed.peak_memory <= 1024, "{}", fed.peak_memory);
 }
+
+// ---- the handshake ----
+
+use wsgate::{Decision, Outcome, ServerHandshake};
+
+fn handshake_fed(
+    config: &Config,
+    request: &[u8],
+    step: usize,
+) -> (Result<bool, ProtocolError>, u64, usize) {
+    let mut hs = ServerHandshake::new(config);
+    let mut out = Vec::new();
+    let mut fed = 0;
+    for chunk in request.chunks(step) {
+        fed += chunk.len();
+        match hs.handle_input(chunk, &mut out, |_| Decision::accept(())) {
+            Ok(None) => {}
+            Ok(Some(o)) => {
+                return (
+                    Ok(matches!(o, Outcome::Accepted(_))),
+                    hs.bytes_examined(),
+                    fed,
+                );
+            }
+            Err(wsgate::Error::Protocol(e)) => return (Err(e), hs.bytes_examined(), fed),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    (Ok(false), hs.bytes_examined(), fed)
+}
+
+fn upgrade_with(extra_headers: &str) -> Vec<u8> {
+    format!(
+        "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra_headers}\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_maximum_size_request_fed_one_byte_at_a_time_is_linear() {
+    let config = Config::default();
+    // 90 cookie-sized headers: just under the 32 KiB head limit.
+    let header = format!("X-Big: {}\r\n", "c".repeat(350));
+    let mut request = upgrade_with(&header.repeat(90));
+    let room = config.max_request_bytes() - request.len();
+    request.splice(
+        request.len() - 2..request.len() - 2,
+        format!("X-Pad: {}\r\n", "p".repeat(room - 9)).into_bytes(),
+    );
+    assert_eq!(request.len(), config.max_request_bytes());
+    let (whole, whole_work, _) = handshake_fed(&config, &request, request.len());
+    let (bytes, byte_work, _) = handshake_fed(&config, &request, 1);
+    assert_eq!((whole, bytes), (Ok(true), Ok(true)));
+    assert_eq!(whole_work, request.len() as u64, "each byte once");
+    // Each byte once as it arrives, a CR at a chunk end once more, and one pass to
+    // index the finished head: never a re-scan of the growing buffer.
+    assert!(
+        byte_work <= 2 * request.len() as u64 + 200,
+        "{byte_work} for {}",
+        request.len()
+    );
+}
+
+#[test]
+fn a_20_mb_header_line_is_examined_only_up_to_the_cap() {
+    let config = Config::default();
+    let mut request = b"GET / HTTP/1.1\r\nHost: h\r\nX: ".to_vec();
+    request.resize(20 << 20, b'a');
+    for step in [request.len(), 64 * 1024, 1000] {
+        let (verdict, work, fed) = handshake_fed(&config, &request, step);
+        assert_eq!(verdict, Err(ProtocolError::HeaderLineTooLong));
+        // Never more than one byte past the head cap, in however many calls.
+        assert!(
+            work <= config.max_request_bytes() as u64 + 1,
+            "step {step}: {work}"
+        );
+        assert!(
+            fed <= config.max_line_bytes() + step + 64,
+            "step {step}: fed {fed}"
+        );
+    }
+}
+
+#[test]
+fn ten_thousand_tiny_headers_stop_at_the_header_cap() {
+    let config = Config::default();
+    let request = upgrade_with(&"A: b\r\n".repeat(10_000));
+    for step in [request.len(), 1] {
+        let (verdict, work, _) = handshake_fed(&config, &request, step);
+        assert_eq!(verdict, Err(ProtocolError::TooManyHeaders));
+        assert!(
+            work <= config.max_request_bytes() as u64 + 1,
+            "step {step}: {work}"
+        );
+        if step == 1 {
+            // The upgrade headers, then tiny ones up to the cap: 6 bytes each, plus a
+            // CR that ends a chunk looked at again with the next byte. Then it stops.
+            let bound = upgrade_with("").len() as u64 + 7 * config.max_headers() as u64;
+            assert!(work <= bound, "{work} > {bound}");
+        }
+    }
+}

@@ -188,6 +188,11 @@ pub(crate) struct Scan {
 }
 
 impl Scan {
+    /// Bytes of the buffer already examined
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
     /// Examine `buf[self.pos..]`. `Some(end)` once the empty line ending the head is
     /// found (`end` is the head's length). Header lines go to `index` if given.
     pub(crate) fn scan(
