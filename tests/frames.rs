@@ -337,3 +337,20 @@ fn a_frame_announcing_a_huge_payload_is_refused_at_once() {
     assert_eq!(run.error, Some(P::FrameTooLarge));
     assert_eq!(close_code_sent(&run.out), Some(1009));
 }
+
+#[test]
+fn every_case_is_a_fuzz_seed() {
+    let cases = cases();
+    // The connection target: mode byte 0x40 (whole messages, chunks of 9 bytes).
+    let connection: Vec<Vec<u8>> = cases
+        .iter()
+        .filter(|c| c.input.len() < 4096)
+        .map(|c| [&[0x40][..], &c.input].concat())
+        .collect();
+    check_seeds("connection", &connection);
+    let frame: Vec<Vec<u8>> = cases
+        .iter()
+        .map(|c| c.input[..c.input.len().min(64)].to_vec())
+        .collect();
+    check_seeds("frame", &frame);
+}

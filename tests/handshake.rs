@@ -1,6 +1,8 @@
 //! The server handshake from the outside: one table of requests and the answer each
 //! gets, every case run whole, split at every offset, byte by byte, and deferred.
 
+mod common;
+
 use proptest::prelude::*;
 use wsgate::{
     Accept, Challenge, Config, Decision, Error, Outcome, ProtocolError, Response, ServerHandshake,
@@ -1043,4 +1045,23 @@ fn small_or_default(case: usize) -> Config {
     } else {
         Config::builder().max_headers(8).build().unwrap()
     }
+}
+
+#[test]
+fn every_case_is_a_fuzz_seed() {
+    // The handshake target: lead byte 7 (chunks of 8 bytes), then the request.
+    let seeds: Vec<Vec<u8>> = CASES
+        .iter()
+        .map(|c| [&[7][..], c.request.as_bytes()].concat())
+        .collect();
+    common::check_seeds("handshake", &seeds);
+    let credentials: Vec<Vec<u8>> = [
+        &b"Bearer s3cr3t-T0k\xfftheme=dark; token=abc123\xfftoken=q%20v&x=1\xffaccess_token, T0k3n"
+            [..],
+        b"Basic dG9rZW46czNjcjN0LVQwaw==\xff\xffaccess_token=a%2Bb\xffchat, access_token, x",
+    ]
+    .iter()
+    .map(|s| s.to_vec())
+    .collect();
+    common::check_seeds("credentials", &credentials);
 }

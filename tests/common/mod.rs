@@ -157,3 +157,33 @@ pub fn close_code_sent(out: &[u8]) -> Option<u16> {
         _ => None,
     }
 }
+
+/// The fuzz seed corpus holds every case of a test table, as
+/// `fuzz/seeds/<target>/<FNV-1a hash>`; with `WSGATE_BLESS_SEEDS=1` the missing ones
+/// are written instead of failing
+pub fn check_seeds(target: &str, seeds: &[Vec<u8>]) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/seeds")
+        .join(target);
+    let bless = std::env::var_os("WSGATE_BLESS_SEEDS").is_some();
+    let mut missing = Vec::new();
+    for seed in seeds {
+        let hash = seed.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let path = dir.join(format!("{hash:016x}"));
+        if std::fs::read(&path).ok().as_ref() != Some(seed) {
+            if bless {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, seed).unwrap();
+            } else {
+                missing.push(path);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} table cases are not fuzz seeds (run the test with WSGATE_BLESS_SEEDS=1): {missing:?}",
+        missing.len()
+    );
+}
