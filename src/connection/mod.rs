@@ -392,21 +392,22 @@ impl<U> ServerConnection<U> {
                     None => &recv.msg[..],
                 };
                 recv.touched += bytes.len() as u64;
-                if kind == MessageKind::Text && simdutf8::basic::from_utf8(bytes).is_err() {
-                    return Err(core.fail(ProtocolError::InvalidUtf8));
-                }
                 match (auth, kind) {
-                    (true, kind) => Event::AuthMessage {
+                    (true, MessageKind::Binary) => Event::AuthMessage {
                         message: Secret::new(bytes),
-                        text: kind == MessageKind::Text,
+                        text: false,
                     },
-                    // Checked just above; the second check of a valid slice is what
-                    // turns it into a `&str` without `unsafe`.
-                    (false, MessageKind::Text) => match simdutf8::basic::from_utf8(bytes) {
+                    (false, MessageKind::Binary) => Event::Binary(bytes),
+                    // One check, in cache right after unmasking; it also makes the
+                    // `&str`.
+                    (auth, MessageKind::Text) => match simdutf8::basic::from_utf8(bytes) {
+                        Ok(_) if auth => Event::AuthMessage {
+                            message: Secret::new(bytes),
+                            text: true,
+                        },
                         Ok(text) => Event::Text(text),
                         Err(_) => return Err(core.fail(ProtocolError::InvalidUtf8)),
                     },
-                    (false, MessageKind::Binary) => Event::Binary(bytes),
                 }
             }
             Ready::Chunk {
