@@ -1,0 +1,723 @@
+//! Frame throughput after the handshake: decoding client frames, encoding server frames.
+//!
+//! Every cell is a buffer of N single-frame messages of one payload size (16 B, 1 KiB,
+//! 64 KiB, 1 MiB), with N chosen for about 2 MiB of payload (and at least one frame).
+//! Throughput is in payload bytes, so criterion prints GiB/s; the time per frame is the
+//! time per iteration divided by N (the benchmark id names N).
+//!
+//! - `decode_binary`, `decode_text`: N masked client frames (a different key per
+//!   frame; text is ASCII) become N messages. Every implementation gets the same bytes,
+//!   copies them in once per iteration (unmasking in place destroys them), hands out
+//!   every message and has its payload touched (`black_box`). wsgate is fed the whole
+//!   buffer with one `handle_input`; the peers read it from an in-memory stream that
+//!   repeats the same bytes forever (the steady state of a long-lived connection), N
+//!   messages per iteration. `wsgate-64k` reads the same stream through a 64 KiB buffer
+//!   first, the way a server reads a socket, so it pays that copy too.
+//! - `encode_binary`: N unmasked server frames of the same payload into a reused
+//!   in-memory output. `wsgate` is `send_binary` N times, then `poll_transmit`;
+//!   `wsgate-head` only produces the N frame headers of the vectored path (no payload
+//!   byte moves, so its GiB/s is not comparable); `wsgate-head+copy` writes each header
+//!   and payload into a reused `Vec`, what a vectored write to memory costs.
+//!
+//! Each connection lives across iterations (the per-connection setup is the handshake
+//! bench's business). Before a group is measured, every implementation runs once over a
+//! one-shot stream and is checked: N messages, the right payloads, all input consumed,
+//! nothing more; encoders must produce the same bytes as wsgate.
+//!
+//! Run with `cargo bench --bench frame` (add `-- --warm-up-time 1 --measurement-time 3`
+//! for a quick run).
+//!
+//! Every implementation copies with `memcpy`, and on some CPUs glibc's `rep movsb`
+//! copy is 15-20 times slower when the destination is 1-63 bytes past the source modulo
+//! 4 KiB (seen on an AMD EPYC with glibc 2.36). Buffer addresses then decide the
+//! results more than the code does. If a cell looks odd, compare with a run under
+//! `GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=4294967295` (vector copies only).
+
+use std::future::{Future, poll_fn};
+use std::hint::black_box;
+use std::io::{self, IoSlice, Read, Write};
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, Waker};
+
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
+use futures_core::Stream;
+use futures_sink::Sink;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tungstenite::Bytes;
+use tungstenite::protocol::{Role as TRole, WebSocketConfig};
+use wsgate::frame::{FrameHeader, OpCode, apply_mask};
+use wsgate::{Config, Event, MessageKind, ServerConnection};
+
+/// Payload sizes per frame.
+const SIZES: [usize; 4] = [16, 1 << 10, 64 << 10, 1 << 20];
+
+/// Payload bytes per buffer (per iteration).
+const PAYLOAD_PER_BUFFER: usize = 2 << 20;
+
+/// The read buffer of `wsgate-64k`, a typical socket read size.
+const READ_CHUNK: usize = 64 << 10;
+
+/// Frames per buffer for a payload size.
+fn frames_for(size: usize) -> usize {
+    (PAYLOAD_PER_BUFFER / size).max(1)
+}
+
+/// `16B`, `1KiB`, ...; the benchmark parameter also names the frame count.
+fn label(size: usize, frames: usize) -> String {
+    let size = match size {
+        s if s >= 1 << 20 => format!("{}MiB", s >> 20),
+        s if s >= 1 << 10 => format!("{}KiB", s >> 10),
+        s => format!("{s}B"),
+    };
+    format!("{size}x{frames}")
+}
+
+// ---- inputs ----
+
+/// A deterministic byte generator (xorshift64), so every run measures the same bytes.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// One message's payload: random bytes, or ASCII text.
+fn payload(kind: MessageKind, size: usize) -> Vec<u8> {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    match kind {
+        MessageKind::Binary => (0..size).map(|_| rng.next() as u8).collect(),
+        MessageKind::Text => {
+            const TEXT: &[u8] = b"The quick brown fox jumps over the lazy dog; 0123456789. ";
+            TEXT.iter().copied().cycle().take(size).collect()
+        }
+    }
+}
+
+fn opcode(kind: MessageKind) -> OpCode {
+    match kind {
+        MessageKind::Text => OpCode::Text,
+        MessageKind::Binary => OpCode::Binary,
+    }
+}
+
+/// `frames` masked client frames carrying `payload`, each with its own key.
+fn client_wire(kind: MessageKind, payload: &[u8], frames: usize) -> Vec<u8> {
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut wire = Vec::with_capacity(frames * (payload.len() + 14));
+    for _ in 0..frames {
+        let key = (rng.next() as u32).to_ne_bytes();
+        FrameHeader::new(true, opcode(kind), Some(key), payload.len() as u64).write(&mut wire);
+        let start = wire.len();
+        wire.extend_from_slice(payload);
+        apply_mask(&mut wire[start..], key, 0);
+    }
+    wire
+}
+
+/// `frames` unmasked server binary frames carrying `payload`: what every encoder must
+/// produce.
+fn server_wire(payload: &[u8], frames: usize) -> Vec<u8> {
+    let mut wire = Vec::with_capacity(frames * (payload.len() + 10));
+    for _ in 0..frames {
+        FrameHeader::new(true, OpCode::Binary, None, payload.len() as u64).write(&mut wire);
+        wire.extend_from_slice(payload);
+    }
+    wire
+}
+
+// ---- the in-memory connection ----
+
+/// An in-memory connection, always ready, for the blocking and the async peers.
+///
+/// Reads copy from `input`: once, then end of stream (`one_shot`), or over and over
+/// (`cyclic`), a read never crossing the end of `input`. Writes append to `output`,
+/// which is emptied instead of grown when a write would not fit its capacity: a reused
+/// send buffer.
+struct MemStream<'a> {
+    input: &'a [u8],
+    pos: usize,
+    cyclic: bool,
+    output: Vec<u8>,
+}
+
+impl<'a> MemStream<'a> {
+    fn one_shot(input: &'a [u8], output_capacity: usize) -> Self {
+        MemStream {
+            input,
+            pos: 0,
+            cyclic: false,
+            output: Vec::with_capacity(output_capacity),
+        }
+    }
+
+    fn cyclic(input: &'a [u8], output_capacity: usize) -> Self {
+        MemStream {
+            cyclic: true,
+            ..Self::one_shot(input, output_capacity)
+        }
+    }
+
+    /// Whether all of a one-shot input was read.
+    fn input_done(&self) -> bool {
+        self.pos == self.input.len()
+    }
+
+    fn take(&mut self, max: usize) -> &'a [u8] {
+        if self.cyclic && self.pos == self.input.len() {
+            self.pos = 0;
+        }
+        let n = max.min(self.input.len() - self.pos);
+        let chunk = &self.input[self.pos..self.pos + n];
+        self.pos += n;
+        chunk
+    }
+
+    fn put(&mut self, bufs: &[&[u8]]) -> usize {
+        let n: usize = bufs.iter().map(|b| b.len()).sum();
+        if self.output.len() + n > self.output.capacity() {
+            self.output.clear();
+        }
+        for b in bufs {
+            self.output.extend_from_slice(b);
+        }
+        n
+    }
+}
+
+impl Read for MemStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let chunk = self.take(buf.len());
+        buf[..chunk.len()].copy_from_slice(chunk);
+        Ok(chunk.len())
+    }
+}
+
+impl Write for MemStream<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(self.put(&[buf]))
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let bufs: Vec<&[u8]> = bufs.iter().map(|b| &b[..]).collect();
+        Ok(self.put(&bufs))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsyncRead for MemStream<'_> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let chunk = self.get_mut().take(buf.remaining());
+        buf.put_slice(chunk);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for MemStream<'_> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(Ok(self.get_mut().put(&[buf])))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        // Header and payload (tokio-websockets, fastwebsockets); two slices at most
+        // matter, so no allocation is needed for the common case.
+        let this = self.get_mut();
+        Poll::Ready(Ok(match bufs {
+            [a] => this.put(&[a]),
+            [a, b] => this.put(&[a, b]),
+            _ => {
+                let bufs: Vec<&[u8]> = bufs.iter().map(|b| &b[..]).collect();
+                this.put(&bufs)
+            }
+        }))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Poll a future once with a no-op waker: over an always-ready stream it completes
+/// without a runtime.
+fn poll_once<F: Future>(fut: F) -> F::Output {
+    match pin!(fut).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("Pending over an always-ready in-memory stream"),
+    }
+}
+
+// ---- decoders: each hands every message to `visit` ----
+
+/// One buffer in, events out until wsgate needs more input.
+fn wsgate_decode(
+    conn: &mut ServerConnection<()>,
+    wire: &[u8],
+    visit: &mut impl FnMut(MessageKind, &[u8]),
+) {
+    conn.handle_input(wire).expect("wsgate handle_input");
+    wsgate_drain(conn, visit);
+}
+
+/// Read `messages` messages from `stream` through a `READ_CHUNK` buffer, as a server
+/// loop does with a socket.
+fn wsgate_decode_chunked(
+    conn: &mut ServerConnection<()>,
+    stream: &mut MemStream<'_>,
+    chunk: &mut [u8],
+    messages: usize,
+    visit: &mut impl FnMut(MessageKind, &[u8]),
+) {
+    let mut seen = 0;
+    while seen < messages {
+        let n = stream.read(chunk).expect("in-memory read");
+        assert!(n > 0, "wsgate-64k: end of stream after {seen} messages");
+        conn.handle_input(&chunk[..n]).expect("wsgate handle_input");
+        seen += wsgate_drain(conn, visit);
+    }
+}
+
+/// Poll events until wsgate needs more input; returns the number of messages.
+fn wsgate_drain(
+    conn: &mut ServerConnection<()>,
+    visit: &mut impl FnMut(MessageKind, &[u8]),
+) -> usize {
+    let mut messages = 0;
+    while let Some(event) = conn.poll_event().expect("wsgate poll_event") {
+        match event {
+            Event::Binary(b) => visit(MessageKind::Binary, b),
+            Event::Text(t) => visit(MessageKind::Text, t.as_bytes()),
+            other => panic!("wsgate: unexpected {other:?}"),
+        }
+        messages += 1;
+    }
+    messages
+}
+
+type Tungstenite<'a> = tungstenite::WebSocket<MemStream<'a>>;
+
+fn tungstenite_new(stream: MemStream<'_>) -> Tungstenite<'_> {
+    // The defaults (64 MiB messages, 16 MiB frames) already admit 1 MiB; raised anyway
+    // so that no limit is near.
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(64 << 20))
+        .max_frame_size(Some(64 << 20));
+    tungstenite::WebSocket::from_raw_socket(stream, TRole::Server, Some(config))
+}
+
+fn tungstenite_decode(
+    ws: &mut Tungstenite<'_>,
+    messages: usize,
+    visit: &mut impl FnMut(MessageKind, &[u8]),
+) {
+    for _ in 0..messages {
+        match ws.read().expect("tungstenite read") {
+            tungstenite::Message::Binary(b) => visit(MessageKind::Binary, &b),
+            tungstenite::Message::Text(t) => visit(MessageKind::Text, t.as_bytes()),
+            other => panic!("tungstenite: unexpected {other:?}"),
+        }
+    }
+}
+
+type TokioWs<'a> = tokio_websockets::WebSocketStream<MemStream<'a>>;
+
+fn tokio_websockets_new(stream: MemStream<'_>) -> TokioWs<'_> {
+    tokio_websockets::ServerBuilder::new()
+        .limits(tokio_websockets::Limits::default().max_payload_len(Some(64 << 20)))
+        .serve(stream)
+}
+
+fn tokio_websockets_decode(
+    ws: &mut TokioWs<'_>,
+    messages: usize,
+    visit: &mut impl FnMut(MessageKind, &[u8]),
+) {
+    for _ in 0..messages {
+        let msg = poll_once(poll_fn(|cx| Pin::new(&mut *ws).poll_next(cx)))
+            .expect("tokio-websockets: end of stream")
+            .expect("tokio-websockets read");
+        if let Some(text) = msg.as_text() {
+            visit(MessageKind::Text, text.as_bytes());
+        } else if msg.is_binary() {
+            visit(MessageKind::Binary, msg.as_payload());
+        } else {
+            panic!("tokio-websockets: unexpected {msg:?}");
+        }
+    }
+}
+
+type FastWs<'a> = fastwebsockets::WebSocket<MemStream<'a>>;
+
+fn fastwebsockets_new(stream: MemStream<'_>) -> FastWs<'_> {
+    let mut ws = fastwebsockets::WebSocket::after_handshake(stream, fastwebsockets::Role::Server);
+    // The default is 64 MiB; set so that no limit is near. Auto-close and auto-pong
+    // stay on: no control frame is sent.
+    ws.set_max_message_size(64 << 20);
+    ws
+}
+
+/// fastwebsockets reads frames, not messages; every message here is one frame.
+fn fastwebsockets_decode(
+    ws: &mut FastWs<'_>,
+    messages: usize,
+    visit: &mut impl FnMut(MessageKind, &[u8]),
+) {
+    use fastwebsockets::OpCode as FOp;
+    for _ in 0..messages {
+        let frame = poll_once(ws.read_frame()).expect("fastwebsockets read_frame");
+        assert!(frame.fin, "fastwebsockets: a fragment");
+        match frame.opcode {
+            FOp::Binary => visit(MessageKind::Binary, &frame.payload),
+            FOp::Text => visit(MessageKind::Text, &frame.payload),
+            other => panic!("fastwebsockets: unexpected {other:?}"),
+        }
+    }
+}
+
+// ---- encoders: `frames` binary messages of `payload` each ----
+
+/// Queue the frames, then take the output. `out` arrives empty, so `poll_transmit`
+/// moves the connection's buffer into it (the previous `out` allocation is freed and
+/// the connection starts the next round without a buffer).
+fn wsgate_encode(
+    conn: &mut ServerConnection<()>,
+    payload: &[u8],
+    frames: usize,
+    out: &mut Vec<u8>,
+) {
+    for _ in 0..frames {
+        conn.send_binary(payload).expect("wsgate send_binary");
+    }
+    out.clear();
+    conn.poll_transmit(out);
+}
+
+/// Only the headers of the vectored path; the payload is never touched.
+fn wsgate_encode_heads(conn: &mut ServerConnection<()>, len: usize, frames: usize) {
+    for _ in 0..frames {
+        let head = conn
+            .frame_head(MessageKind::Binary, len, true)
+            .expect("wsgate frame_head");
+        black_box(head.as_bytes());
+    }
+}
+
+/// The vectored path written to memory: each header, then the payload, into `out`.
+fn wsgate_encode_heads_copy(
+    conn: &mut ServerConnection<()>,
+    payload: &[u8],
+    frames: usize,
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    for _ in 0..frames {
+        let head = conn
+            .frame_head(MessageKind::Binary, payload.len(), true)
+            .expect("wsgate frame_head");
+        out.extend_from_slice(head.as_bytes());
+        out.extend_from_slice(payload);
+    }
+}
+
+/// `write` buffers (flushing to the stream past 128 KiB), one `flush` at the end.
+/// `Bytes::clone` only bumps a reference count.
+fn tungstenite_encode(ws: &mut Tungstenite<'_>, payload: &Bytes, frames: usize) {
+    for _ in 0..frames {
+        ws.write(tungstenite::Message::Binary(payload.clone()))
+            .expect("tungstenite write");
+    }
+    ws.flush().expect("tungstenite flush");
+}
+
+/// `feed` (poll_ready + start_send; it flushes past 8 KiB queued), one flush at the end.
+fn tokio_websockets_encode(ws: &mut TokioWs<'_>, payload: &Bytes, frames: usize) {
+    for _ in 0..frames {
+        poll_once(poll_fn(|cx| Pin::new(&mut *ws).poll_ready(cx))).expect("tws poll_ready");
+        Pin::new(&mut *ws)
+            .start_send(tokio_websockets::Message::binary(payload.clone()))
+            .expect("tokio-websockets start_send");
+    }
+    poll_once(poll_fn(|cx| Pin::new(&mut *ws).poll_flush(cx))).expect("tws poll_flush");
+}
+
+/// `write_frame` writes straight to the stream (vectored above 1 KiB of payload).
+fn fastwebsockets_encode(ws: &mut FastWs<'_>, payload: &[u8], frames: usize) {
+    use fastwebsockets::{Frame, Payload};
+    for _ in 0..frames {
+        poll_once(ws.write_frame(Frame::binary(Payload::Borrowed(payload))))
+            .expect("fastwebsockets write_frame");
+    }
+    poll_once(ws.flush()).expect("fastwebsockets flush");
+}
+
+// ---- checks, once per cell, outside the timed loops ----
+
+/// Counts messages and checks each against the expected kind and payload.
+struct Expect<'a> {
+    name: &'static str,
+    kind: MessageKind,
+    payload: &'a [u8],
+    seen: usize,
+}
+
+impl<'a> Expect<'a> {
+    fn new(name: &'static str, kind: MessageKind, payload: &'a [u8]) -> Self {
+        Expect {
+            name,
+            kind,
+            payload,
+            seen: 0,
+        }
+    }
+
+    fn visit(&mut self, kind: MessageKind, payload: &[u8]) {
+        assert_eq!(kind, self.kind, "{}: message {} kind", self.name, self.seen);
+        assert!(
+            payload == self.payload,
+            "{}: message {} payload differs",
+            self.name,
+            self.seen
+        );
+        self.seen += 1;
+    }
+
+    fn done(&self, frames: usize) {
+        assert_eq!(self.seen, frames, "{}: messages decoded", self.name);
+    }
+}
+
+/// Every decoder, over a one-shot stream: exactly `frames` messages with the right
+/// payload, the whole input consumed, and nothing after it.
+fn check_decoders(kind: MessageKind, payload: &[u8], wire: &[u8], frames: usize) {
+    let config = Config::default();
+
+    let mut e = Expect::new("wsgate", kind, payload);
+    let mut conn = ServerConnection::new((), &config);
+    wsgate_decode(&mut conn, wire, &mut |k, p| e.visit(k, p));
+    e.done(frames);
+    assert_eq!(conn.pending_transmit(), 0, "wsgate queued output");
+
+    let mut e = Expect::new("wsgate-64k", kind, payload);
+    let mut conn = ServerConnection::new((), &config);
+    let mut stream = MemStream::one_shot(wire, 0);
+    let mut chunk = vec![0u8; READ_CHUNK];
+    wsgate_decode_chunked(&mut conn, &mut stream, &mut chunk, frames, &mut |k, p| {
+        e.visit(k, p)
+    });
+    e.done(frames);
+    assert!(stream.input_done(), "wsgate-64k left input unread");
+    assert!(conn.poll_event().expect("wsgate").is_none());
+
+    let mut e = Expect::new("tungstenite", kind, payload);
+    let mut ws = tungstenite_new(MemStream::one_shot(wire, 0));
+    tungstenite_decode(&mut ws, frames, &mut |k, p| e.visit(k, p));
+    e.done(frames);
+    assert!(ws.get_ref().input_done(), "tungstenite left input unread");
+    assert!(
+        ws.read().is_err(),
+        "tungstenite: more than {frames} messages"
+    );
+
+    let mut e = Expect::new("tokio-websockets", kind, payload);
+    let mut ws = tokio_websockets_new(MemStream::one_shot(wire, 0));
+    tokio_websockets_decode(&mut ws, frames, &mut |k, p| e.visit(k, p));
+    e.done(frames);
+    assert!(
+        ws.get_ref().input_done(),
+        "tokio-websockets left input unread"
+    );
+    let next = poll_once(poll_fn(|cx| Pin::new(&mut ws).poll_next(cx)));
+    assert!(
+        !matches!(next, Some(Ok(_))),
+        "tokio-websockets: more than {frames} messages"
+    );
+
+    let mut e = Expect::new("fastwebsockets", kind, payload);
+    let mut ws = fastwebsockets_new(MemStream::one_shot(wire, 0));
+    fastwebsockets_decode(&mut ws, frames, &mut |k, p| e.visit(k, p));
+    e.done(frames);
+    assert!(
+        poll_once(ws.read_frame()).is_err(),
+        "fastwebsockets: more than {frames} frames"
+    );
+    assert!(
+        ws.into_inner().input_done(),
+        "fastwebsockets left input unread"
+    );
+}
+
+/// Every encoder, once: the bytes must equal `expected`.
+fn check_encoders(payload: &[u8], frames: usize, expected: &[u8]) {
+    let config = Config::default();
+    let bytes = Bytes::copy_from_slice(payload);
+
+    let mut conn = ServerConnection::new((), &config);
+    let mut out = Vec::new();
+    wsgate_encode(&mut conn, payload, frames, &mut out);
+    assert!(out == expected, "wsgate output differs");
+
+    let mut conn = ServerConnection::new((), &config);
+    wsgate_encode_heads_copy(&mut conn, payload, frames, &mut out);
+    assert!(out == expected, "wsgate-head+copy output differs");
+
+    let mut ws = tungstenite_new(MemStream::one_shot(&[], expected.len()));
+    tungstenite_encode(&mut ws, &bytes, frames);
+    assert!(
+        ws.get_ref().output == expected,
+        "tungstenite output differs"
+    );
+
+    let mut ws = tokio_websockets_new(MemStream::one_shot(&[], expected.len()));
+    tokio_websockets_encode(&mut ws, &bytes, frames);
+    assert!(
+        ws.get_ref().output == expected,
+        "tokio-websockets output differs"
+    );
+
+    let mut ws = fastwebsockets_new(MemStream::one_shot(&[], expected.len()));
+    fastwebsockets_encode(&mut ws, payload, frames);
+    assert!(
+        ws.into_inner().output == expected,
+        "fastwebsockets output differs"
+    );
+}
+
+// ---- the benchmarks ----
+
+fn decode_group(c: &mut Criterion, kind: MessageKind, group: &str) {
+    let config = Config::default();
+    let mut g = c.benchmark_group(group);
+    // An iteration takes milliseconds: equal-sized samples, not a linear ramp.
+    g.sampling_mode(SamplingMode::Flat);
+
+    for size in SIZES {
+        let frames = frames_for(size);
+        let payload = payload(kind, size);
+        let wire = client_wire(kind, &payload, frames);
+        check_decoders(kind, &payload, &wire, frames);
+        let param = label(size, frames);
+        g.throughput(Throughput::Bytes((size * frames) as u64));
+
+        // Sums the payload lengths, through black_box, so every payload is real.
+        let mut total = 0usize;
+        let mut touch = |_: MessageKind, p: &[u8]| total += black_box(p).len();
+
+        let mut conn = ServerConnection::new((), &config);
+        g.bench_function(BenchmarkId::new("wsgate", &param), |b| {
+            b.iter(|| wsgate_decode(&mut conn, black_box(&wire), &mut touch))
+        });
+
+        let mut conn = ServerConnection::new((), &config);
+        let mut stream = MemStream::cyclic(&wire, 0);
+        let mut chunk = vec![0u8; READ_CHUNK];
+        g.bench_function(BenchmarkId::new("wsgate-64k", &param), |b| {
+            b.iter(|| wsgate_decode_chunked(&mut conn, &mut stream, &mut chunk, frames, &mut touch))
+        });
+
+        let mut ws = tungstenite_new(MemStream::cyclic(&wire, 0));
+        g.bench_function(BenchmarkId::new("tungstenite", &param), |b| {
+            b.iter(|| tungstenite_decode(&mut ws, frames, &mut touch))
+        });
+
+        let mut ws = tokio_websockets_new(MemStream::cyclic(&wire, 0));
+        g.bench_function(BenchmarkId::new("tokio-websockets", &param), |b| {
+            b.iter(|| tokio_websockets_decode(&mut ws, frames, &mut touch))
+        });
+
+        let mut ws = fastwebsockets_new(MemStream::cyclic(&wire, 0));
+        g.bench_function(BenchmarkId::new("fastwebsockets", &param), |b| {
+            b.iter(|| fastwebsockets_decode(&mut ws, frames, &mut touch))
+        });
+
+        black_box(total);
+    }
+    g.finish();
+}
+
+fn decode_binary(c: &mut Criterion) {
+    decode_group(c, MessageKind::Binary, "decode_binary");
+}
+
+fn decode_text(c: &mut Criterion) {
+    decode_group(c, MessageKind::Text, "decode_text");
+}
+
+fn encode_binary(c: &mut Criterion) {
+    let config = Config::default();
+    let mut g = c.benchmark_group("encode_binary");
+    g.sampling_mode(SamplingMode::Flat);
+
+    for size in SIZES {
+        let frames = frames_for(size);
+        let payload = payload(MessageKind::Binary, size);
+        let bytes = Bytes::copy_from_slice(&payload);
+        let expected = server_wire(&payload, frames);
+        check_encoders(&payload, frames, &expected);
+        let param = label(size, frames);
+        g.throughput(Throughput::Bytes((size * frames) as u64));
+
+        let mut conn = ServerConnection::new((), &config);
+        let mut out = Vec::new();
+        g.bench_function(BenchmarkId::new("wsgate", &param), |b| {
+            b.iter(|| wsgate_encode(&mut conn, black_box(&payload), frames, &mut out))
+        });
+
+        let mut conn = ServerConnection::new((), &config);
+        g.bench_function(BenchmarkId::new("wsgate-head", &param), |b| {
+            b.iter(|| wsgate_encode_heads(&mut conn, black_box(size), frames))
+        });
+
+        let mut conn = ServerConnection::new((), &config);
+        let mut out = Vec::with_capacity(expected.len());
+        g.bench_function(BenchmarkId::new("wsgate-head+copy", &param), |b| {
+            b.iter(|| wsgate_encode_heads_copy(&mut conn, black_box(&payload), frames, &mut out))
+        });
+
+        let mut ws = tungstenite_new(MemStream::cyclic(&[], expected.len()));
+        g.bench_function(BenchmarkId::new("tungstenite", &param), |b| {
+            b.iter(|| tungstenite_encode(&mut ws, black_box(&bytes), frames))
+        });
+
+        let mut ws = tokio_websockets_new(MemStream::cyclic(&[], expected.len()));
+        g.bench_function(BenchmarkId::new("tokio-websockets", &param), |b| {
+            b.iter(|| tokio_websockets_encode(&mut ws, black_box(&bytes), frames))
+        });
+
+        let mut ws = fastwebsockets_new(MemStream::cyclic(&[], expected.len()));
+        g.bench_function(BenchmarkId::new("fastwebsockets", &param), |b| {
+            b.iter(|| fastwebsockets_encode(&mut ws, black_box(&payload), frames))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, decode_binary, decode_text, encode_binary);
+criterion_main!(benches);
