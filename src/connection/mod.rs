@@ -689,14 +689,20 @@ impl<U> ServerConnection<U> {
         }
     }
 
-    /// Move the queued output to `out` (appended; taken over without a copy when
-    /// `out` is empty)
+    /// Move the queued output to `out`
+    ///
+    /// When `out` is empty the two buffers trade places: `out` gets the queued bytes
+    /// without a copy, and the connection keeps `out`'s allocation for the next sends.
+    /// A caller that clears and reuses one buffer thus allocates nothing in steady
+    /// state; one that passes a fresh `Vec` leaves the connection holding nothing.
+    /// When `out` is not empty the bytes are appended.
     ///
     /// Call after every `handle_input`/`poll_event` round and every send, and write
     /// `out` to the socket.
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) {
         if out.is_empty() {
-            *out = std::mem::take(&mut self.core.tx);
+            std::mem::swap(out, &mut self.core.tx);
+            self.core.tx.clear();
         } else {
             out.extend_from_slice(&self.core.tx);
             self.core.tx = Vec::new();
@@ -961,10 +967,17 @@ impl Core {
 }
 
 /// Append an unmasked frame (the server role)
+#[inline]
 fn write_frame(tx: &mut Vec<u8>, opcode: OpCode, fin: bool, payload: &[u8]) {
-    let header = FrameHeader::new(fin, opcode, None, payload.len() as u64);
-    tx.reserve(header.encoded_len() + payload.len());
-    header.write(tx);
+    if payload.len() <= MAX_CONTROL_PAYLOAD {
+        // The short form, written directly: small frames are the per-frame hot path.
+        let head = [(u8::from(fin) << 7) | opcode.as_u8(), payload.len() as u8];
+        tx.extend_from_slice(&head);
+    } else {
+        let header = FrameHeader::new(fin, opcode, None, payload.len() as u64);
+        tx.reserve(header.encoded_len() + payload.len());
+        header.write(tx);
+    }
     tx.extend_from_slice(payload);
 }
 
