@@ -7,6 +7,8 @@ mod common;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -73,10 +75,7 @@ fn echo_and_close(mut ws: tungstenite::WebSocket<TcpStream>) {
 
 #[test]
 fn every_program_carrier_is_accepted_with_the_right_token() {
-    let basic = format!(
-        "Basic {}",
-        base64_encode(format!("token:{TOKEN}").as_bytes())
-    );
+    let basic = format!("Basic {}", STANDARD.encode(format!("token:{TOKEN}")));
     let bearer = format!("Bearer {TOKEN}");
     let cookie = format!("theme=dark; token={TOKEN}");
     let slot = format!("access_token, {TOKEN}");
@@ -144,25 +143,4 @@ fn first_message_authentication() {
     }
     drop(ws);
     server.join().unwrap();
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }

@@ -516,13 +516,10 @@ impl<U> ServerConnection<U> {
                 let code = parse_close_payload(payload)?.map(|(code, _)| code);
                 if self.core.phase == Phase::Open {
                     // Echo the status code (RFC 6455 §5.5.1), not the reason.
-                    let echo = code.map(|c| c.0.to_be_bytes());
-                    write_frame(
-                        &mut self.core.tx,
-                        OpCode::Close,
-                        true,
-                        echo.as_ref().map_or(&[][..], |e| &e[..]),
-                    );
+                    match code {
+                        Some(code) => self.core.write_close(code, ""),
+                        None => write_frame(&mut self.core.tx, OpCode::Close, true, &[]),
+                    }
                 }
                 self.core.phase = Phase::Closed;
                 self.recv.message = None;
@@ -969,15 +966,11 @@ impl Core {
 /// Append an unmasked frame (the server role)
 #[inline]
 fn write_frame(tx: &mut Vec<u8>, opcode: OpCode, fin: bool, payload: &[u8]) {
-    if payload.len() <= MAX_CONTROL_PAYLOAD {
-        // The short form, written directly: small frames are the per-frame hot path.
-        let head = [(u8::from(fin) << 7) | opcode.as_u8(), payload.len() as u8];
-        tx.extend_from_slice(&head);
-    } else {
-        let header = FrameHeader::new(fin, opcode, None, payload.len() as u64);
+    let header = FrameHeader::new(fin, opcode, None, payload.len() as u64);
+    if payload.len() > MAX_CONTROL_PAYLOAD {
         tx.reserve(header.encoded_len() + payload.len());
-        header.write(tx);
     }
+    header.write(tx);
     tx.extend_from_slice(payload);
 }
 

@@ -229,6 +229,12 @@ impl FrameHeader {
     /// Append the encoded header to `out`
     #[inline]
     pub fn write(&self, out: &mut Vec<u8>) {
+        if self.mask.is_none() && self.payload_len <= MAX_CONTROL_PAYLOAD as u64 {
+            // Two bytes, written directly: small server frames are a per-frame hot path.
+            let b0 = (u8::from(self.fin) << 7) | ((self.rsv & 0b111) << 4) | self.opcode.as_u8();
+            out.extend_from_slice(&[b0, self.payload_len as u8]);
+            return;
+        }
         let (head, len) = self.encode();
         out.extend_from_slice(&head[..len]);
     }
