@@ -6,26 +6,74 @@
 /// offset lets a payload that arrives in pieces be unmasked piece by piece.
 ///
 /// Works a 64-byte block at a time as eight `u64` XORs, which the compiler turns into
-/// vector instructions; the ragged end is done byte by byte.
+/// vector instructions, then 8 bytes at a time; the last 0-7 bytes one by one. An
+/// all-zero key changes nothing and returns at once.
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
-    let mut key = key;
-    key.rotate_left(offset % 4);
-    let mut blocks = buf.chunks_exact_mut(64);
-    if blocks.len() > 0 {
-        let [a, b, c, d] = key;
-        let word = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
-        for block in &mut blocks {
-            for lane in block.chunks_exact_mut(8) {
-                let mut bytes = [0u8; 8];
-                bytes.copy_from_slice(lane);
-                lane.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
-            }
-        }
+    if key == [0; 4] {
+        return;
     }
-    // 64 is a multiple of 4, so the key phase is unchanged for the rest.
-    for (i, byte) in blocks.into_remainder().iter_mut().enumerate() {
+    let key = key_at(key, offset);
+    let mut blocks = buf.chunks_exact_mut(64);
+    for block in &mut blocks {
+        xor_lanes(block, key);
+    }
+    // 64 is a multiple of 4: the key phase is the same for the rest.
+    mask_short(blocks.into_remainder(), key);
+}
+
+/// The key as it applies `offset` bytes into the payload
+#[inline(always)]
+fn key_at(key: [u8; 4], offset: usize) -> [u8; 4] {
+    let shift = 8 * (offset % 4) as u32;
+    u32::from_le_bytes(key).rotate_right(shift).to_le_bytes()
+}
+
+/// [`apply_mask`] at offset 0 for a short `buf` (a few lanes): small enough to inline
+/// into a per-frame hot path
+#[inline(always)]
+pub(crate) fn mask_short(buf: &mut [u8], key: [u8; 4]) {
+    let mut lanes = buf.chunks_exact_mut(8);
+    for lane in &mut lanes {
+        xor_lanes(lane, key);
+    }
+    // 8 is a multiple of 4 too.
+    for (i, byte) in lanes.into_remainder().iter_mut().enumerate() {
         *byte ^= key[i & 3];
+    }
+}
+
+/// XOR every whole 8-byte lane of `buf` with the key
+#[inline(always)]
+fn xor_lanes(buf: &mut [u8], key: [u8; 4]) {
+    let [a, b, c, d] = key;
+    let word = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
+    for lane in buf.chunks_exact_mut(8) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(lane);
+        lane.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
+    }
+}
+
+/// The length of the key stream [`extend_unmasked`] XORs with: long enough that the
+/// per-block overhead vanishes, short enough to build for every frame.
+const KEY_STREAM: usize = 256;
+
+/// Append `src` unmasked to `dst`, where `src` starts `offset` bytes into the payload
+///
+/// One pass: each byte is read once and written once, already unmasked, where copying
+/// and then unmasking in place would write it twice. The XOR runs against a key
+/// stream of [`KEY_STREAM`] bytes, which the compiler turns into vector loads.
+pub(crate) fn extend_unmasked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize) {
+    let key = key_at(key, offset);
+    let mut stream = [0u8; KEY_STREAM];
+    for k in stream.chunks_exact_mut(4) {
+        k.copy_from_slice(&key);
+    }
+    dst.reserve(src.len());
+    // KEY_STREAM is a multiple of 4, so every block starts at the same key phase.
+    for block in src.chunks(KEY_STREAM) {
+        dst.extend(block.iter().zip(&stream).map(|(b, k)| b ^ k));
     }
 }
 
@@ -52,6 +100,37 @@ mod tests {
                 assert_eq!(fast, slow, "len {len} offset {offset}");
             }
         }
+    }
+
+    #[test]
+    fn extend_unmasked_equals_copy_then_unmask() {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        for len in [
+            0,
+            1,
+            5,
+            64,
+            KEY_STREAM - 1,
+            KEY_STREAM + 3,
+            3 * KEY_STREAM + 7,
+        ] {
+            for offset in 0..4 {
+                let src: Vec<u8> = (0..len).map(|i| (i * 13 + 1) as u8).collect();
+                let mut want = vec![0xEE];
+                want.extend_from_slice(&src);
+                naive(&mut want[1..], key, offset);
+                let mut got = vec![0xEE];
+                extend_unmasked(&mut got, &src, key, offset);
+                assert_eq!(got, want, "len {len} offset {offset}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_zero_key_changes_nothing() {
+        let mut buf: Vec<u8> = (0..100).collect();
+        apply_mask(&mut buf, [0; 4], 3);
+        assert_eq!(buf, (0..100).collect::<Vec<u8>>());
     }
 
     #[test]
