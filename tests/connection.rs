@@ -341,7 +341,7 @@ fn streaming_hands_out_pieces_that_add_up_to_the_message() {
         frame(true, 0, &payload[301..]),
     ]
     .concat();
-    for step in [1, 7, 100, wire.len()] {
+    for step in [1, 7, 100, 313, 650, wire.len()] {
         let mut conn = ServerConnection::new((), &config);
         let mut got = Vec::new();
         let mut firsts = 0;
@@ -421,11 +421,19 @@ enum Msg {
 }
 
 fn arb_stream() -> impl Strategy<Value = (Vec<Msg>, Vec<usize>)> {
+    // Some payloads reach 512 bytes, from which they are unmasked as they are copied in.
     let msg = prop_oneof![
         (".{0,40}", prop::collection::vec(0..40usize, 0..3)).prop_map(|(s, c)| Msg::Text(s, c)),
+        (".{150,400}", prop::collection::vec(0..1600usize, 0..3))
+            .prop_map(|(s, c)| Msg::Text(s, c)),
         (
             prop::collection::vec(any::<u8>(), 0..300),
             prop::collection::vec(0..300usize, 0..3)
+        )
+            .prop_map(|(b, c)| Msg::Binary(b, c)),
+        (
+            prop::collection::vec(any::<u8>(), 500..1500),
+            prop::collection::vec(0..1500usize, 0..3)
         )
             .prop_map(|(b, c)| Msg::Binary(b, c)),
         prop::collection::vec(any::<u8>(), 0..=125).prop_map(Msg::Ping),
@@ -464,6 +472,29 @@ fn encode_msg(opcode: u8, payload: &[u8], cuts: &[usize], key: [u8; 4]) -> Vec<u
         }
     }
     out
+}
+
+/// The wire bytes of a message stream and the events it must give
+fn encode_stream(msgs: &[Msg], key: [u8; 4]) -> (Vec<u8>, Vec<Ev>) {
+    let mut wire = Vec::new();
+    let mut expected = Vec::new();
+    for m in msgs {
+        match m {
+            Msg::Text(s, cuts) => {
+                wire.extend(encode_msg(1, s.as_bytes(), cuts, key));
+                expected.push(Ev::Text(s.clone()));
+            }
+            Msg::Binary(b, cuts) => {
+                wire.extend(encode_msg(2, b, cuts, key));
+                expected.push(Ev::Binary(b.clone()));
+            }
+            Msg::Ping(p) => {
+                wire.extend(raw_frame(true, 0, 9, p, Some(key)));
+                expected.push(Ev::Ping(p.clone()));
+            }
+        }
+    }
+    (wire, expected)
 }
 
 fn chunked(bytes: &[u8], steps: &[usize]) -> Vec<Vec<u8>> {
@@ -507,15 +538,7 @@ proptest! {
 
     #[test]
     fn any_chunking_gives_the_same_events_and_output((msgs, steps) in arb_stream(), key in any::<[u8; 4]>()) {
-        let mut wire = Vec::new();
-        let mut expected = Vec::new();
-        for m in &msgs {
-            match m {
-                Msg::Text(s, cuts) => { wire.extend(encode_msg(1, s.as_bytes(), cuts, key)); expected.push(Ev::Text(s.clone())); }
-                Msg::Binary(b, cuts) => { wire.extend(encode_msg(2, b, cuts, key)); expected.push(Ev::Binary(b.clone())); }
-                Msg::Ping(p) => { wire.extend(raw_frame(true, 0, 9, p, Some(key))); expected.push(Ev::Ping(p.clone())); }
-            }
-        }
+        let (wire, expected) = encode_stream(&msgs, key);
         let whole = run_chunks(&Config::default(), [&wire[..]]);
         prop_assert_eq!(&whole.events, &expected);
         prop_assert_eq!(whole.error, None);
@@ -524,6 +547,23 @@ proptest! {
         prop_assert_eq!(&split, &whole);
         let bytes = run_chunks(&Config::default(), wire.chunks(1));
         prop_assert_eq!(&bytes, &whole);
+    }
+
+    #[test]
+    fn feeding_ahead_of_polling_gives_the_same_events((msgs, steps) in arb_stream(), key in any::<[u8; 4]>()) {
+        // Input arrives while earlier events are still unpolled: one event is polled
+        // per chunk, the rest at the end.
+        let (wire, expected) = encode_stream(&msgs, key);
+        let mut conn = ServerConnection::new((), &Config::default());
+        let mut events = Vec::new();
+        for chunk in chunked(&wire, &steps) {
+            conn.handle_input(&chunk).unwrap();
+            if let Some(e) = conn.poll_event().unwrap() {
+                events.push(own(&e));
+            }
+        }
+        events.extend(collect(&mut conn).unwrap());
+        prop_assert_eq!(events, expected);
     }
 
     #[test]

@@ -105,6 +105,73 @@ fn cases() -> Vec<Case> {
             ]),
             vec![Ev::Binary(big.clone())],
         ),
+        // Payloads of 512 bytes and more are unmasked as they are copied in; these
+        // stay under 1200 bytes so that every split point is tried.
+        case(
+            "two large frames back to back",
+            cat(&[frame(true, 2, &big[..520]), frame(true, 2, &big[1..530])]),
+            vec![
+                Ev::Binary(big[..520].to_vec()),
+                Ev::Binary(big[1..530].to_vec()),
+            ],
+        ),
+        case(
+            "large, small, large",
+            cat(&[
+                frame(true, 2, &big[..512]),
+                text("hi"),
+                frame(true, 2, &big[3..520]),
+            ]),
+            vec![
+                Ev::Binary(big[..512].to_vec()),
+                t("hi"),
+                Ev::Binary(big[3..520].to_vec()),
+            ],
+        ),
+        case(
+            "large fragments with a ping between",
+            cat(&[
+                frame(false, 2, &big[..515]),
+                frame(true, 9, b"p"),
+                frame(true, 0, &big[515..1060]),
+            ]),
+            vec![Ev::Ping(b"p".to_vec()), Ev::Binary(big[..1060].to_vec())],
+        )
+        .sent(OpCode::Pong, b"p"),
+        case(
+            "large text",
+            text(&"é".repeat(300)),
+            vec![t(&"é".repeat(300))],
+        ),
+        case(
+            "large frame with a zero key",
+            raw_frame(true, 0, 2, &big[..600], Some([0; 4])),
+            vec![Ev::Binary(big[..600].to_vec())],
+        ),
+        case(
+            "large frame, then a reserved opcode",
+            cat(&[frame(true, 2, &big[..600]), frame(true, 3, b"")]),
+            vec![Ev::Binary(big[..600].to_vec())],
+        )
+        .error(P::ReservedOpcode),
+        case(
+            "large frame with rsv1",
+            raw_frame(true, 4, 2, &big[..600], Some(KEY)),
+            vec![],
+        )
+        .error(P::ReservedBits),
+        case(
+            "large unmasked frame",
+            raw_frame(true, 0, 2, &big[..600], None),
+            vec![],
+        )
+        .error(P::UnmaskedFrame),
+        case(
+            "large text, invalid utf-8 up front",
+            frame(true, 1, &[&b"\xc3\x28"[..], &[b'a'; 700][..]].concat()),
+            vec![],
+        )
+        .error(P::InvalidUtf8),
         case(
             "ping between fragments",
             cat(&[

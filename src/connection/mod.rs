@@ -66,7 +66,7 @@ use crate::config::Config;
 use crate::error::{Error, ProtocolError, UsageError};
 use crate::frame::{
     CloseCode, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, apply_mask,
-    parse_close_payload,
+    extend_unmasked, mask_short, parse_close_payload,
 };
 use crate::handshake::Accepted;
 use utf8::Utf8Stream;
@@ -182,9 +182,33 @@ struct Recv {
     /// `msg` was handed out; empty it on the next call.
     msg_delivered: bool,
     message: Option<InMessage>,
+    /// How far `handle_input` has followed the frames in `buf`.
+    walk: Walk,
     /// Bytes copied in, moved, parsed, unmasked or validated: a work measure.
     touched: u64,
 }
+
+/// The payloads of large data frames are unmasked as they are copied in, one pass over
+/// the bytes instead of two; the key in the buffered header is then zeroed, so that
+/// decoding finds a frame that means the same and needs no unmasking. Small frames are
+/// buffered as they come and decoded lazily: following them would cost more than it
+/// saves.
+#[derive(Debug, Clone, Copy)]
+enum Walk {
+    /// Input is buffered as it comes.
+    Off,
+    /// `buf[at..]` holds the beginning of the next frame header, if anything.
+    Header { at: usize },
+    /// The next `remaining` input bytes are payload, `offset` bytes into the frame.
+    Payload {
+        key: [u8; 4],
+        offset: usize,
+        remaining: u64,
+    },
+}
+
+/// The smallest data frame payload worth unmasking on the way in.
+const WALK_MIN_PAYLOAD: u64 = 512;
 
 /// A message whose frames are arriving
 struct InMessage {
@@ -241,6 +265,9 @@ struct Limits {
     max_frame: u64,
     max_message: u64,
     max_auth: u64,
+    /// The largest payload [`ServerConnection::small_message`] may take: within both
+    /// size limits.
+    max_small: u64,
     auto_pong: bool,
     streaming: bool,
 }
@@ -283,6 +310,7 @@ impl<U> ServerConnection<U> {
                 msg: Vec::new(),
                 msg_delivered: false,
                 message: None,
+                walk: Walk::Header { at: 0 },
                 touched: 0,
             },
             core: Core {
@@ -294,6 +322,7 @@ impl<U> ServerConnection<U> {
                     max_frame: config.max_frame_bytes() as u64,
                     max_message: config.max_message_bytes() as u64,
                     max_auth: config.max_auth_message_bytes() as u64,
+                    max_small: config.max_frame_bytes().min(config.max_message_bytes()) as u64,
                     auto_pong: config.auto_pong(),
                     streaming: config.streaming(),
                 },
@@ -306,7 +335,7 @@ impl<U> ServerConnection<U> {
     pub fn from_accepted(accepted: Accepted<U>, config: &Config) -> Self {
         let (data, leftover) = accepted.into_parts();
         let mut conn = Self::new(data, config);
-        conn.recv.buf = leftover;
+        conn.recv.ingest(&leftover);
         conn
     }
 
@@ -354,15 +383,23 @@ impl<U> ServerConnection<U> {
             Phase::Open | Phase::CloseSent => {}
         }
         let r = &mut self.recv;
-        if r.pos == r.buf.len() {
-            r.buf.clear();
-        } else if r.pos > 0 {
-            r.touched += (r.buf.len() - r.pos) as u64;
-            r.buf.drain(..r.pos);
+        if r.pos > 0 {
+            // Drop what was consumed; the walk's place moves with the bytes.
+            if r.pos == r.buf.len() {
+                r.buf.clear();
+            } else {
+                r.touched += (r.buf.len() - r.pos) as u64;
+                r.buf.drain(..r.pos);
+            }
+            if let Walk::Header { at } = &mut r.walk {
+                *at -= r.pos;
+            }
+            r.pos = 0;
         }
-        r.pos = 0;
-        r.buf.extend_from_slice(input);
-        r.touched += input.len() as u64;
+        if r.buf.is_empty() {
+            r.resume_walk();
+        }
+        r.ingest(input);
         if self.core.auth == Auth::Deciding && r.buf.len() as u64 > self.core.limits.max_message {
             return Err(self.core.fail(ProtocolError::TooMuchBeforeAuth));
         }
@@ -378,7 +415,26 @@ impl<U> ServerConnection<U> {
     /// The [`ProtocolError`] the peer committed; the close frame answering it is
     /// queued for [`poll_transmit`](Self::poll_transmit). Every later call returns the
     /// same error.
+    #[inline(always)]
     pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, Error> {
+        if let Some((kind, start, end)) = self.small_message() {
+            let Self { recv, core, .. } = self;
+            let bytes = &recv.buf[start..end];
+            return match kind {
+                MessageKind::Binary => Ok(Some(Event::Binary(bytes))),
+                MessageKind::Text => match simdutf8::basic::from_utf8(bytes) {
+                    Ok(text) => Ok(Some(Event::Text(text))),
+                    Err(_) => Err(core.fail(ProtocolError::InvalidUtf8)),
+                },
+            };
+        }
+        self.poll_event_general()
+    }
+
+    /// Every event but [`small_message`](Self::small_message)'s; kept out of line so
+    /// that the fast path inlines into the caller's loop
+    #[inline(never)]
+    fn poll_event_general(&mut self) -> Result<Option<Event<'_>>, Error> {
         let ready = match self.advance() {
             Ok(Some(ready)) => ready,
             Ok(None) => return Ok(None),
@@ -431,6 +487,45 @@ impl<U> ServerConnection<U> {
             },
         };
         Ok(Some(event))
+    }
+
+    /// The common case, decoded with a few branches: a whole single-frame text or
+    /// binary message of at most 125 bytes, all here, with nothing else going on.
+    /// Unmasks it in place and returns where it is; `None` leaves everything to
+    /// [`advance`](Self::advance), which handles every case, this one included.
+    #[inline(always)]
+    fn small_message(&mut self) -> Option<(MessageKind, usize, usize)> {
+        let r = &mut self.recv;
+        let core = &self.core;
+        if core.phase != Phase::Open
+            || core.auth != Auth::Done
+            || core.limits.streaming
+            || r.message.is_some()
+            || r.msg_delivered
+        {
+            return None;
+        }
+        let [b0, b1, k0, k1, k2, k3, rest @ ..] = &mut r.buf[r.pos..] else {
+            return None;
+        };
+        let kind = match *b0 {
+            0x81 => MessageKind::Text,
+            0x82 => MessageKind::Binary,
+            _ => return None,
+        };
+        // Masked, with a 7-bit length within the limits.
+        let len = usize::from(*b1 ^ 0x80);
+        if len > MAX_CONTROL_PAYLOAD || len as u64 > core.limits.max_small {
+            return None;
+        }
+        let key = [*k0, *k1, *k2, *k3];
+        let payload = rest.get_mut(..len)?;
+        mask_short(payload, key);
+        let start = r.pos + 6;
+        r.pos = start + len;
+        // Header, unmasking, the UTF-8 check or handing out: as `advance` counts.
+        r.touched += 6 + 2 * len as u64;
+        Some((kind, start, start + len))
     }
 
     /// Decode up to the next event; the bytes stay in place for `poll_event` to lend
@@ -584,6 +679,12 @@ impl<U> ServerConnection<U> {
             }));
         }
         r.pos += header_len;
+        if !streaming && header.payload_len <= 2 * available {
+            // Most of the frame is here: make room for all of it at once rather than
+            // growing (and copying) the message buffer step by step. A header alone
+            // never reserves more than twice what was sent.
+            r.msg.reserve(header.payload_len as usize);
+        }
         let frame = InFrame {
             remaining: header.payload_len,
             mask: header.mask,
@@ -680,9 +781,13 @@ impl<U> ServerConnection<U> {
     /// Free the input buffer once everything in it is consumed: an idle connection
     /// holds no buffer
     fn release_input(&mut self) {
-        if self.recv.pos == self.recv.buf.len() {
-            self.recv.buf = Vec::new();
-            self.recv.pos = 0;
+        let r = &mut self.recv;
+        if r.pos == r.buf.len() {
+            r.buf = Vec::new();
+            r.pos = 0;
+            if let Walk::Header { at } = &mut r.walk {
+                *at = 0;
+            }
         }
     }
 
@@ -972,6 +1077,96 @@ fn write_frame(tx: &mut Vec<u8>, opcode: OpCode, fin: bool, payload: &[u8]) {
     }
     header.write(tx);
     tx.extend_from_slice(payload);
+}
+
+impl Recv {
+    /// All input is consumed: the next input byte starts a frame header or continues
+    /// the payload of the frame being received, so the walk can follow again
+    fn resume_walk(&mut self) {
+        if !matches!(self.walk, Walk::Off) {
+            return;
+        }
+        self.walk = match self.message.as_mut().and_then(|m| m.frame.as_mut()) {
+            None => Walk::Header { at: 0 },
+            Some(frame) => match frame.mask.take() {
+                // The rest of this frame arrives unmasked by the walk.
+                Some(key) => Walk::Payload {
+                    key,
+                    offset: frame.offset,
+                    remaining: frame.remaining,
+                },
+                None => return,
+            },
+        };
+    }
+
+    /// Append input to `buf`, unmasking the payloads of large data frames on the way
+    fn ingest(&mut self, mut input: &[u8]) {
+        self.touched += input.len() as u64;
+        self.buf.reserve(input.len());
+        while !input.is_empty() {
+            match self.walk {
+                Walk::Off => break,
+                Walk::Payload {
+                    key,
+                    offset,
+                    remaining,
+                } => {
+                    let n = remaining.min(input.len() as u64) as usize;
+                    extend_unmasked(&mut self.buf, &input[..n], key, offset);
+                    self.touched += n as u64;
+                    input = &input[n..];
+                    self.walk = if n as u64 == remaining {
+                        Walk::Header { at: self.buf.len() }
+                    } else {
+                        Walk::Payload {
+                            key,
+                            offset: offset + n,
+                            remaining: remaining - n as u64,
+                        }
+                    };
+                }
+                Walk::Header { at } => {
+                    // The header may have begun in an earlier input.
+                    let have = self.buf.len() - at;
+                    let parsed = if have == 0 {
+                        FrameHeader::parse(input)
+                    } else {
+                        let take = (MAX_HEADER_LEN - have).min(input.len());
+                        let mut head = [0u8; MAX_HEADER_LEN];
+                        head[..have].copy_from_slice(&self.buf[at..]);
+                        head[have..have + take].copy_from_slice(&input[..take]);
+                        FrameHeader::parse(&head[..have + take])
+                    };
+                    match parsed {
+                        Ok(Some((header, len))) => match header.mask {
+                            Some(key)
+                                if header.rsv == 0
+                                    && !header.opcode.is_control()
+                                    && header.payload_len >= WALK_MIN_PAYLOAD =>
+                            {
+                                self.buf.extend_from_slice(&input[..len - have]);
+                                let end = self.buf.len();
+                                self.buf[end - 4..end].fill(0);
+                                input = &input[len - have..];
+                                self.walk = Walk::Payload {
+                                    key,
+                                    offset: 0,
+                                    remaining: header.payload_len,
+                                };
+                            }
+                            // Small, control or invalid: decoding deals with it.
+                            _ => self.walk = Walk::Off,
+                        },
+                        // Still incomplete: it all goes to `buf`.
+                        Ok(None) => break,
+                        Err(_) => self.walk = Walk::Off,
+                    }
+                }
+            }
+        }
+        self.buf.extend_from_slice(input);
+    }
 }
 
 impl<U> std::fmt::Debug for ServerConnection<U> {
