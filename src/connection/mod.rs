@@ -184,6 +184,9 @@ struct Recv {
     message: Option<InMessage>,
     /// How far `handle_input` has followed the frames in `buf`.
     walk: Walk,
+    /// A one-frame message waiting in `buf` for the rest of its payload: how many
+    /// payload bytes were seen, and (for text) their UTF-8 state.
+    waiting: Option<(usize, Utf8Stream)>,
     /// Bytes copied in, moved, parsed, unmasked or validated: a work measure.
     touched: u64,
 }
@@ -272,6 +275,15 @@ struct Limits {
     streaming: bool,
 }
 
+/// What decoding a data frame header leads to
+enum Next {
+    Event(Ready),
+    /// The frame's payload is consumed as it arrives: go on decoding.
+    Again,
+    /// The frame stays in the buffer until all of it is here.
+    Wait,
+}
+
 /// Where an event's bytes are
 #[derive(Debug, Clone, Copy)]
 enum Ready {
@@ -311,6 +323,7 @@ impl<U> ServerConnection<U> {
                 msg_delivered: false,
                 message: None,
                 walk: Walk::Header { at: 0 },
+                waiting: None,
                 touched: 0,
             },
             core: Core {
@@ -584,8 +597,10 @@ impl<U> ServerConnection<U> {
                 }
                 continue;
             }
-            if let Some(ready) = self.start_data_frame(header, header_len, key, available)? {
-                return Ok(Some(ready));
+            match self.start_data_frame(header, header_len, key, available)? {
+                Next::Event(ready) => return Ok(Some(ready)),
+                Next::Again => {}
+                Next::Wait => return Ok(None),
             }
         }
     }
@@ -636,7 +651,7 @@ impl<U> ServerConnection<U> {
         header_len: usize,
         key: [u8; 4],
         available: u64,
-    ) -> Result<Option<Ready>, ProtocolError> {
+    ) -> Result<Next, ProtocolError> {
         let limits = self.core.limits;
         let before_auth = self.core.auth != Auth::Done;
         let streaming = limits.streaming && !before_auth;
@@ -669,14 +684,34 @@ impl<U> ServerConnection<U> {
             apply_mask(&mut r.buf[start..end], key, 0);
             r.pos = end;
             r.touched += header.payload_len;
+            r.waiting = None;
             if before_auth {
                 self.core.auth = Auth::Deciding;
             }
-            return Ok(Some(Ready::Message {
+            return Ok(Next::Event(Ready::Message {
                 kind,
                 range: Some((start, end)),
                 auth: before_auth,
             }));
+        }
+        if !streaming && r.message.is_none() && header.fin && key == [0; 4] {
+            // A one-frame message being unmasked as it arrives (see `Walk`): leave it
+            // where it is until the rest is here, rather than copy it out piece by
+            // piece. Text that has arrived is checked now, to fail fast.
+            let start = r.pos + header_len;
+            let available = available as usize;
+            let (checked, utf8) = r.waiting.get_or_insert_with(Default::default);
+            if kind == MessageKind::Text {
+                let new = &r.buf[start + *checked..start + available];
+                utf8.feed(new).map_err(|_| ProtocolError::InvalidUtf8)?;
+                r.touched += new.len() as u64;
+            }
+            *checked = available;
+            if header.payload_len <= 2 * available as u64 {
+                // Room for the rest now (see the reservation below).
+                r.buf.reserve(header.payload_len as usize - available);
+            }
+            return Ok(Next::Wait);
         }
         r.pos += header_len;
         if !streaming && header.payload_len <= 2 * available {
@@ -703,7 +738,7 @@ impl<U> ServerConnection<U> {
                 });
             }
         }
-        Ok(None)
+        Ok(Next::Again)
     }
 
     /// Consume what has arrived of the current data frame's payload

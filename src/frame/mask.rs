@@ -65,6 +65,13 @@ const KEY_STREAM: usize = 256;
 /// and then unmasking in place would write it twice. The XOR runs against a key
 /// stream of [`KEY_STREAM`] bytes, which the compiler turns into vector loads.
 pub(crate) fn extend_unmasked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize) {
+    if src.len() < KEY_STREAM {
+        // Too short to pay for building the key stream.
+        let start = dst.len();
+        dst.extend_from_slice(src);
+        apply_mask(&mut dst[start..], key, offset);
+        return;
+    }
     let key = key_at(key, offset);
     let mut stream = [0u8; KEY_STREAM];
     for k in stream.chunks_exact_mut(4) {
