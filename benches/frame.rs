@@ -8,11 +8,14 @@
 //! - `decode_binary`, `decode_text`: N masked client frames (a different key per
 //!   frame; text is ASCII) become N messages. Every implementation gets the same bytes,
 //!   copies them in once per iteration (unmasking in place destroys them), hands out
-//!   every message and has its payload touched (`black_box`). wsgate is fed the whole
-//!   buffer with one `handle_input`; the peers read it from an in-memory stream that
-//!   repeats the same bytes forever (the steady state of a long-lived connection), N
-//!   messages per iteration. `wsgate-64k` reads the same stream through a 64 KiB buffer
-//!   first, the way a server reads a socket, so it pays that copy too.
+//!   every message and has its payload touched (`black_box`). The peers read from an
+//!   in-memory stream that repeats the same bytes forever (the steady state of a
+//!   long-lived connection), N messages per iteration; each read copies into their
+//!   own buffer, as a socket read would. `wsgate` is fed the whole buffer with one
+//!   `handle_input`, as by a caller that already holds the bytes: one copy, into the
+//!   connection. `wsgate-64k` reads the same stream through a 64 KiB buffer first, the
+//!   way a server reads a socket, and then copies into the connection: with that
+//!   extra read copy it is the like-for-like comparison with the peers.
 //! - `encode_binary`: N unmasked server frames of the same payload, written to an
 //!   in-memory sink that takes every byte without copying it: a socket's copy into
 //!   the kernel costs every implementation the same, so what is measured is each
@@ -734,7 +737,10 @@ fn encode_binary(c: &mut Criterion) {
         written.push(ws.into_inner().written);
         // Every timed round wrote all of its frames.
         for w in written {
-            assert!(w > 0 && w % expected.len() == 0, "{param}: {w} bytes written");
+            assert!(
+                w > 0 && w % expected.len() == 0,
+                "{param}: {w} bytes written"
+            );
         }
     }
     g.finish();
