@@ -149,6 +149,14 @@ fn cases() -> Vec<Case> {
             vec![Ev::Binary(big[..600].to_vec())],
         ),
         case(
+            "small and large text frames with zero keys",
+            cat(&[
+                raw_frame(true, 0, 1, b"hello", Some([0; 4])),
+                raw_frame(true, 0, 1, "é".repeat(300).as_bytes(), Some([0; 4])),
+            ]),
+            vec![t("hello"), t(&"é".repeat(300))],
+        ),
+        case(
             "large frame, then a reserved opcode",
             cat(&[frame(true, 2, &big[..600]), frame(true, 3, b"")]),
             vec![Ev::Binary(big[..600].to_vec())],

@@ -694,7 +694,12 @@ impl<U> ServerConnection<U> {
                 auth: before_auth,
             }));
         }
-        if !streaming && r.message.is_none() && header.fin && key == [0; 4] {
+        if !streaming
+            && r.message.is_none()
+            && header.fin
+            && key == [0; 4]
+            && header.payload_len >= WALK_MIN_PAYLOAD
+        {
             // A one-frame message being unmasked as it arrives (see `Walk`): leave it
             // where it is until the rest is here, rather than copy it out piece by
             // piece. Text that has arrived is checked now, to fail fast.
