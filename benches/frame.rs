@@ -11,11 +11,12 @@
 //!   every message and has its payload touched (`black_box`). The peers read from an
 //!   in-memory stream that repeats the same bytes forever (the steady state of a
 //!   long-lived connection), N messages per iteration; each read copies into their
-//!   own buffer, as a socket read would. `wsgate` is fed the whole buffer with one
-//!   `handle_input`, as by a caller that already holds the bytes: one copy, into the
-//!   connection. `wsgate-64k` reads the same stream through a 64 KiB buffer first, the
-//!   way a server reads a socket, and then copies into the connection: with that
-//!   extra read copy it is the like-for-like comparison with the peers.
+//!   own buffer, as a socket read would. `wsgate` is fed the buffer 64 KiB at a time
+//!   by `handle_input`, as by a caller that already holds the bytes (a TLS layer's
+//!   plaintext, say): one copy, into the connection. `wsgate-64k` reads the same
+//!   stream through a 64 KiB buffer first, the way a server reads a socket, and then
+//!   copies into the connection: with that extra read copy it is the like-for-like
+//!   comparison with the peers.
 //! - `encode_binary`: N unmasked server frames of the same payload, written to an
 //!   in-memory sink that takes every byte without copying it: a socket's copy into
 //!   the kernel costs every implementation the same, so what is measured is each
@@ -302,14 +303,16 @@ fn poll_once<F: Future>(fut: F) -> F::Output {
 
 // ---- decoders: each hands every message to `visit` ----
 
-/// One buffer in, events out until wsgate needs more input.
+/// The buffer in `READ_CHUNK` pieces, each followed by its events.
 fn wsgate_decode(
     conn: &mut ServerConnection<()>,
     wire: &[u8],
     visit: &mut impl FnMut(MessageKind, &[u8]),
 ) {
-    conn.handle_input(wire).expect("wsgate handle_input");
-    wsgate_drain(conn, visit);
+    for chunk in wire.chunks(READ_CHUNK) {
+        conn.handle_input(chunk).expect("wsgate handle_input");
+        wsgate_drain(conn, visit);
+    }
 }
 
 /// Read `messages` messages from `stream` through a `READ_CHUNK` buffer, as a server

@@ -396,8 +396,11 @@ impl<U> ServerConnection<U> {
             Phase::Open | Phase::CloseSent => {}
         }
         let r = &mut self.recv;
-        if r.pos > 0 {
-            // Drop what was consumed; the walk's place moves with the bytes.
+        // Drop what was consumed, unless the input fits after it: then moving the
+        // rest (a large frame waiting for its end, say) to the front can wait until
+        // the buffer is full, and is paid once per buffer rather than once per input.
+        // The walk's place moves with the bytes.
+        if r.pos > 0 && (r.pos == r.buf.len() || r.buf.capacity() - r.buf.len() < input.len()) {
             if r.pos == r.buf.len() {
                 r.buf.clear();
             } else {
@@ -413,7 +416,9 @@ impl<U> ServerConnection<U> {
             r.resume_walk();
         }
         r.ingest(input);
-        if self.core.auth == Auth::Deciding && r.buf.len() as u64 > self.core.limits.max_message {
+        if self.core.auth == Auth::Deciding
+            && (r.buf.len() - r.pos) as u64 > self.core.limits.max_message
+        {
             return Err(self.core.fail(ProtocolError::TooMuchBeforeAuth));
         }
         Ok(())

@@ -33,6 +33,10 @@ impl Utf8Stream {
                 Err(_) => return Err(InvalidUtf8),
             }
         }
+        // The fast check first; the slower one says where and why it failed.
+        if simdutf8::basic::from_utf8(bytes).is_ok() {
+            return Ok(());
+        }
         match from_utf8(bytes) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_none() => {
