@@ -508,7 +508,7 @@ impl<U> ServerConnection<U> {
     }
 
     /// The common case, decoded with a few branches: a whole single-frame text or
-    /// binary message of at most 125 bytes, all here, with nothing else going on.
+    /// binary message with a 7- or 16-bit length, all here, with nothing else going on.
     /// Unmasks it in place and returns where it is; `None` leaves everything to
     /// [`advance`](Self::advance), which handles every case, this one included.
     #[inline(always)]
@@ -520,29 +520,49 @@ impl<U> ServerConnection<U> {
             || core.limits.streaming
             || r.message.is_some()
             || r.msg_delivered
+            // A waiting frame completes through `advance`, which ends the wait.
+            || r.waiting.is_some()
         {
             return None;
         }
-        let [b0, b1, k0, k1, k2, k3, rest @ ..] = &mut r.buf[r.pos..] else {
+        let rest = &mut r.buf[r.pos..];
+        let [b0, b1, ..] = *rest else {
             return None;
         };
-        let kind = match *b0 {
+        let kind = match b0 {
             0x81 => MessageKind::Text,
             0x82 => MessageKind::Binary,
             _ => return None,
         };
-        // Masked, with a 7-bit length within the limits.
-        let len = usize::from(*b1 ^ 0x80);
-        if len > MAX_CONTROL_PAYLOAD || len as u64 > core.limits.max_small {
+        // Masked, with a 7- or 16-bit length within the limits.
+        let (len, header_len) = match b1 ^ 0x80 {
+            n @ 0..=125 => (usize::from(n), 6),
+            126 => match *rest {
+                [_, _, l0, l1, ..] => (usize::from(u16::from_be_bytes([l0, l1])), 8),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        if len as u64 > core.limits.max_small {
             return None;
         }
-        let key = [*k0, *k1, *k2, *k3];
-        let payload = rest.get_mut(..len)?;
-        mask_short(payload, key);
-        let start = r.pos + 6;
+        let frame = rest.get_mut(..header_len + len)?;
+        let (head, payload) = frame.split_at_mut(header_len);
+        let key = [
+            head[header_len - 4],
+            head[header_len - 3],
+            head[header_len - 2],
+            head[header_len - 1],
+        ];
+        if len <= MAX_CONTROL_PAYLOAD {
+            mask_short(payload, key);
+        } else {
+            apply_mask(payload, key, 0);
+        }
+        let start = r.pos + header_len;
         r.pos = start + len;
         // Header, unmasking, the UTF-8 check or handing out: as `advance` counts.
-        r.touched += 6 + 2 * len as u64;
+        r.touched += header_len as u64 + 2 * len as u64;
         Some((kind, start, start + len))
     }
 
