@@ -77,7 +77,7 @@ impl HeaderId {
     /// The id of header `name` (any case); `Other` for a name the crate does not read.
     pub(crate) fn of(name: &[u8]) -> HeaderId {
         // One comparison at most: the length and the first letter pick the candidate.
-        let first = name.first().map_or(0, u8::to_ascii_lowercase);
+        let first = name.first().map_or(0, |&b| b | 0x20);
         let (id, same) = match (name.len(), first) {
             (4, b'h') => (HeaderId::Host, eq_lower(name, b"host")),
             (7, b'u') => (HeaderId::Upgrade, eq_lower(name, b"upgrade")),
@@ -112,15 +112,35 @@ impl HeaderId {
     }
 }
 
-/// Whether `name` is `lower` in any ASCII case. A fold with no early exit over a
-/// fixed length, which compiles to a few vector instructions.
+/// Whether `name` is `lower` (lowercase letters and `-`) in any ASCII case.
+///
+/// A few word compares, overlapping where `N` is not a multiple of the word: each byte
+/// of `name` gets the case bit where `lower` has a letter (a `-` must match exactly,
+/// or a CR would pass for it) and must then equal `lower`'s byte.
 fn eq_lower<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
     let Ok(name) = <&[u8; N]>::try_from(name) else {
         return false;
     };
-    name.iter()
-        .zip(lower)
-        .fold(true, |same, (a, b)| same & (a.to_ascii_lowercase() == *b))
+    if N >= 8 {
+        let word = |s: &[u8; N], at: usize| {
+            u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or_default())
+        };
+        let diff = |at: usize| {
+            let l = word(lower, at);
+            (word(name, at) | (l & 0x4040_4040_4040_4040) >> 1) ^ l
+        };
+        let last = N.saturating_sub(8);
+        diff(0) | diff(last.min(8)) | diff(last) == 0
+    } else {
+        let word = |s: &[u8; N], at: usize| {
+            u32::from_le_bytes(s[at..at + 4].try_into().unwrap_or_default())
+        };
+        let diff = |at: usize| {
+            let l = word(lower, at);
+            (word(name, at) | (l & 0x4040_4040) >> 1) ^ l
+        };
+        diff(0) | diff(N.saturating_sub(4)) == 0
+    }
 }
 
 /// `METHOD SP target SP HTTP/1.x`
@@ -725,9 +745,10 @@ mod tests {
         for (id, name) in known {
             assert_eq!(HeaderId::of(name.as_bytes()), id);
             assert_eq!(HeaderId::of(name.to_ascii_uppercase().as_bytes()), id);
-            // Every single-byte change of a known name is another header.
+            // Every single-byte change of a known name is another header, but for
+            // the case of a letter (a CR is not a `-`, nor 0xc8 an `h`, ...).
             for i in 0..name.len() {
-                for b in [b'x', b'-', b'_', b'\r', name.as_bytes()[i] ^ 0x80] {
+                for b in 0..=255u8 {
                     let mut other = name.as_bytes().to_vec();
                     other[i] = b;
                     let expected = if other.eq_ignore_ascii_case(name.as_bytes()) {
