@@ -1,9 +1,12 @@
 //! One pass over the request head: line framing, caps, grammar, header index
 //!
-//! Each received byte is examined once (a trailing CR waiting for its LF: twice). The
-//! pass finds the bytes that matter, control bytes and DEL, eight at a time, which
-//! finds the line ends and checks every header value in the same sweep. Names and the
-//! request line are checked per line when it ends.
+//! Header lines of the usual shape (a name of letters, digits and dashes, a value
+//! with no control byte) are taken whole, one after the other: the colon is found
+//! eight bytes at a time, then the line end sixteen at a time, which checks the value
+//! in the same sweep. Any other line, and a line the buffer does not hold to its end,
+//! goes through the general loop: it finds the bytes that matter, control bytes
+//! and DEL, and checks names and the request line when their line ends. Each received
+//! byte is examined once by each at most (a trailing CR waiting for its LF: once more).
 //!
 //! The checks run in the order byte-at-a-time feeding would trip them, so any split of
 //! the same bytes ends in the same result (the property tests hold this).
@@ -222,7 +225,13 @@ impl Scan {
         mut index: Option<&mut HeaderIndex>,
     ) -> Result<Option<usize>, ProtocolError> {
         let mut p = self.pos;
-        while let Some(q) = find_special(buf, p) {
+        loop {
+            if p == self.line_start && self.lines > 0 {
+                p = self.plain_header_lines(buf, p, config, index.as_deref_mut());
+            }
+            let Some(q) = find_special(buf, p) else {
+                break;
+            };
             match buf[q] {
                 b'\t' => {
                     p = q + 1;
@@ -263,6 +272,35 @@ impl Scan {
         }
         self.pos = buf.len();
         self.check_partial(buf.len(), config).map(|()| None)
+    }
+
+    /// Take the header lines of the usual shape from `p`, a line start, on (see
+    /// [`plain_header_line`]) while they are within the caps; returns where the
+    /// first other line starts, for the general loop.
+    fn plain_header_lines(
+        &mut self,
+        buf: &[u8],
+        mut p: usize,
+        config: &Config,
+        mut index: Option<&mut HeaderIndex>,
+    ) -> usize {
+        while let Some((header, cr)) = plain_header_line(buf, p) {
+            // The checks of the loop at a CR, in its order; a line that fails one is
+            // left to the loop, which returns the error.
+            let within = cr + 1 - p <= config.max_line_bytes() + 1
+                && cr + 1 < config.max_request_bytes()
+                && self.lines <= config.max_headers();
+            if !within {
+                break;
+            }
+            if let Some(index) = index.as_deref_mut() {
+                index.push(header);
+            }
+            self.lines += 1;
+            p = cr + 2;
+            self.line_start = p;
+        }
+        p
     }
 
     /// The caps as they stand once `len` bytes have arrived and the head is unfinished.
@@ -363,6 +401,115 @@ fn parse_request_line(line: &[u8], at: usize) -> Result<RequestLine, ProtocolErr
         minor_version,
     })
 }
+
+/// A header line at `start` in the usual shape, taken in one go: a name of letters,
+/// digits and `-` (shorter than [`PLAIN_NAME_SPAN`]), `:`, spaces, and a value with
+/// no control byte (not even a tab) up to the CR LF. Returns the header and where the
+/// CR is; `None` for any other line, or one the buffer does not hold to its LF, which
+/// the general loop then takes (the line's bytes are looked at twice at most).
+fn plain_header_line(buf: &[u8], start: usize) -> Option<(HeaderSpan, usize)> {
+    let colon = find_colon(buf, start)?;
+    if colon == start {
+        return None;
+    }
+    let name = &buf[start..colon];
+    // A name the crate knows is letters and `-` (`of` compares every byte); any
+    // other is checked here.
+    let id = HeaderId::of(name);
+    if id == HeaderId::Other && !is_alnum_dash(buf, start, colon) {
+        return None;
+    }
+    let mut value_start = colon + 1;
+    while buf.get(value_start) == Some(&b' ') {
+        value_start += 1;
+    }
+    let cr = find_special(buf, value_start)?;
+    if buf[cr] != b'\r' || buf.get(cr + 1) != Some(&b'\n') {
+        return None;
+    }
+    let mut value_end = cr;
+    while value_end > value_start && buf[value_end - 1] == b' ' {
+        value_end -= 1;
+    }
+    let header = HeaderSpan {
+        name: Span::new(start, colon),
+        value: Span::new(value_start, value_end),
+        id,
+    };
+    Some((header, cr))
+}
+
+/// [`plain_header_line`] looks for the colon in this many bytes: longer names are
+/// left to the general loop.
+const PLAIN_NAME_SPAN: usize = 64;
+
+/// The first `:` in `buf[start..]`, eight bytes at a time; `None` if none is in the
+/// first [`PLAIN_NAME_SPAN`] bytes, or in the buffer's whole words. It may lie past
+/// the line's end: the name then holds its CR, which no name check lets through.
+fn find_colon(buf: &[u8], start: usize) -> Option<usize> {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut at = start;
+    while at - start < PLAIN_NAME_SPAN {
+        let word = u64::from_le_bytes(buf.get(at..at + 8)?.try_into().ok()?);
+        let x = word ^ (LOW * u64::from(b':'));
+        // The lowest bit set is exact (a false one only ever follows a true one).
+        let found = x.wrapping_sub(LOW) & !x & HIGH;
+        if found != 0 {
+            return Some(at + found.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    None
+}
+
+/// Whether `buf[start..end]` is all letters, digits and `-`.
+fn is_alnum_dash(buf: &[u8], start: usize, end: usize) -> bool {
+    let mut at = start;
+    while at < end {
+        let Some(chunk) = buf.get(at..at + 16) else {
+            return buf[at..end]
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-');
+        };
+        if !alnum_dash_prefix(chunk.try_into().unwrap_or(&[0; 16]), end - at) {
+            return false;
+        }
+        at += 16;
+    }
+    true
+}
+
+/// Whether the first `len` of 16 bytes (all of them if `len` > 16) are letters,
+/// digits or `-`.
+fn alnum_dash_prefix(chunk: &[u8; 16], len: usize) -> bool {
+    // A fold with no early exit over a fixed length: it compiles to vector
+    // instructions (the bytes past `len` are let through by a row of a table, which a
+    // comparison with the lane number would spell out lane by lane).
+    chunk
+        .iter()
+        .zip(&PAST[len.min(16)])
+        .fold(true, |ok, (&b, &past)| {
+            let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+            let digit = b.wrapping_sub(b'0') < 10;
+            ok & (letter | digit | (b == b'-') | past)
+        })
+}
+
+/// `PAST[len][i]`: whether lane `i` is past the first `len`.
+static PAST: [[bool; 16]; 17] = {
+    let mut table = [[false; 16]; 17];
+    let mut len = 0;
+    while len <= 16 {
+        let mut i = len;
+        while i < 16 {
+            table[len][i] = true;
+            i += 1;
+        }
+        len += 1;
+    }
+    table
+};
 
 /// `name ":" OWS value OWS` (RFC 9112 §5). Control bytes and DEL were already refused
 /// by the scan, so the value needs no further check; the name must be a token and
@@ -479,23 +626,27 @@ static TOKEN: [bool; 256] = {
 
 /// The first byte at or after `from` that is a control byte (< 0x20) or DEL.
 fn find_special(buf: &[u8], from: usize) -> Option<usize> {
-    let mut chunks = buf.get(from..).unwrap_or_default().chunks_exact(16);
     let mut at = from;
-    for chunk in chunks.by_ref() {
+    while let Some(chunk) = buf.get(at..at + 16) {
         let chunk: &[u8; 16] = chunk.try_into().unwrap_or(&[0; 16]);
         if has_special(chunk) {
-            return first_special(chunk).map(|j| at + j);
+            return Some(at + first_special(chunk));
         }
         at += 16;
     }
-    // The last few bytes, padded with spaces (which are not special).
-    let rest = chunks.remainder();
-    if rest.is_empty() {
+    // Fewer than 16 bytes left: the last 16 of the buffer, less those before `at`.
+    if at >= buf.len() {
         return None;
     }
-    let mut chunk = [b' '; 16];
-    chunk[..rest.len()].copy_from_slice(rest);
-    first_special(&chunk).map(|j| at + j)
+    let Some(last) = buf.len().checked_sub(16) else {
+        return buf[at..]
+            .iter()
+            .position(|&b| is_special(b))
+            .map(|j| at + j);
+    };
+    let (low, high) = special_words(buf[last..].try_into().unwrap_or(&[0; 16]));
+    let bits = (u128::from(high) << 64 | u128::from(low)) >> (8 * (at - last));
+    (bits != 0).then(|| at + bits.trailing_zeros() as usize / 8)
 }
 
 // The two helpers below are the scan's inner loop. They are written as a fold and a
@@ -508,42 +659,42 @@ fn has_special(chunk: &[u8; 16]) -> bool {
     chunk.iter().fold(false, |any, &b| any | is_special(b))
 }
 
-/// The first control byte or DEL of 16.
+/// The first control byte or DEL of 16, at least one of which is one.
 ///
 /// Eight bytes at a time in general-purpose registers: the vector form of this
 /// (flags, then moved out to find the first) costs a store and a reload on the
 /// path to every line end.
-fn first_special(chunk: &[u8; 16]) -> Option<usize> {
-    let (low, high) = chunk.split_at(8);
-    let low = special_bits(low.try_into().unwrap_or([0; 8]));
-    let high = special_bits(high.try_into().unwrap_or([0; 8]));
-    if low | high == 0 {
-        return None;
-    }
-    let bits = if low != 0 {
-        low.trailing_zeros()
+fn first_special(chunk: &[u8; 16]) -> usize {
+    let (low, high) = special_words(chunk);
+    if low != 0 {
+        low.trailing_zeros() as usize / 8
     } else {
-        64 + high.trailing_zeros()
-    };
-    Some(bits as usize / 8)
+        8 + high.trailing_zeros() as usize / 8
+    }
+}
+
+/// [`special_bits`] of the two halves of 16 bytes.
+fn special_words(chunk: &[u8; 16]) -> (u64, u64) {
+    let (low, high) = chunk.split_at(8);
+    (
+        special_bits(low.try_into().unwrap_or([0; 8])),
+        special_bits(high.try_into().unwrap_or([0; 8])),
+    )
 }
 
 /// The top bit of each byte of `word` that is a control byte or DEL, exactly (no
-/// false positives from borrows: the sums below never carry out of a byte).
+/// false positives from carries: the sums below never carry out of a byte).
 fn special_bits(word: [u8; 8]) -> u64 {
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let w = u64::from_le_bytes(word);
-    // Top bit clear in `(w & LOW7) + 0x60` exactly when the low 7 bits are < 0x20.
-    let control = !(((w & LOW7) + 0x6060_6060_6060_6060) | w) & HIGH;
-    // Zero bytes of `w ^ 0x7f..`: DEL.
-    control | zero_bits(w ^ LOW7)
-}
-
-/// The top bit of each zero byte of `w`, exactly (the sum never carries out of a byte).
-fn zero_bits(w: u64) -> u64 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    !(((w & LOW7) + LOW7) | w) & !LOW7
+    let low7 = w & LOW7;
+    // A byte's top bit is clear in the first sum where its low 7 bits are < 0x20, and
+    // set in the second where they are 0x7f; bytes with their own top bit set are
+    // neither.
+    let control = !(low7 + 0x6060_6060_6060_6060);
+    let del = low7 + 0x0101_0101_0101_0101;
+    (control | del) & !w & HIGH
 }
 
 fn is_special(b: u8) -> bool {
@@ -723,6 +874,80 @@ mod tests {
                 parse_header_line(bad, 0),
                 Err(ProtocolError::MalformedHeader)
             );
+        }
+    }
+
+    /// What the general loop makes of the header line at `start`: the header
+    /// and its CR, if the line is whole and well-formed.
+    fn header_line_in_general(buf: &[u8], start: usize) -> Option<(HeaderSpan, usize)> {
+        let mut p = start;
+        let cr = loop {
+            let q = find_special(buf, p)?;
+            match buf[q] {
+                b'\t' => p = q + 1,
+                b'\r' if buf.get(q + 1) == Some(&b'\n') => break q,
+                _ => return None,
+            }
+        };
+        let header = parse_header_line(&buf[start..cr], start).ok()?;
+        Some((header, cr))
+    }
+
+    #[test]
+    fn plain_header_lines_agree_with_the_byte_by_byte_loop() {
+        let lines: [&[u8]; 10] = [
+            b"Host: example.com",
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0.0.0",
+            b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits",
+            b"a:b",
+            b"X-Y:  spaced out  ",
+            b"Origin: http://a:1",
+            b"Cookie:",
+            b"X-Sixty-Three-Bytes-Is-The-Longest-Name-The-Plain-Path-Takes-On: v",
+            b"X-Sixty-Four-Bytes-Of-Name-Are-Left-To-The-General-Loop-To-Parse: v",
+        ];
+        let odd = [
+            b' ', b':', b'\t', b'\r', b'\n', 0, 0x7f, b'(', b'_', b'A', 0x80, b'-',
+        ];
+        let mut taken = 0;
+        let mut well_formed = 0;
+        for line in lines {
+            let mut variants = vec![line.to_vec()];
+            for at in 0..=line.len() {
+                for &b in &odd {
+                    let mut inserted = line.to_vec();
+                    inserted.insert(at, b);
+                    variants.push(inserted);
+                    if at < line.len() {
+                        let mut replaced = line.to_vec();
+                        replaced[at] = b;
+                        variants.push(replaced);
+                    }
+                }
+            }
+            for variant in variants {
+                for tail in [&b"\r\nNext: line\r\n\r\n"[..], b"\r\n", b"\r", b""] {
+                    let mut buf = b"GET / HTTP/1.1\r\n".to_vec();
+                    let start = buf.len();
+                    buf.extend_from_slice(&variant);
+                    buf.extend_from_slice(tail);
+                    let fast = plain_header_line(&buf, start);
+                    let slow = header_line_in_general(&buf, start);
+                    if fast.is_some() {
+                        assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(&buf));
+                        taken += 1;
+                    }
+                    well_formed += usize::from(slow.is_some());
+                }
+            }
+        }
+        // The plain path takes most well-formed lines, or this test says little.
+        assert!(taken * 2 > well_formed, "{taken} of {well_formed}");
+        for (i, line) in lines.iter().enumerate() {
+            let buf = [line, &b"\r\nNext: line\r\n"[..]].concat();
+            let is_last = i == lines.len() - 1;
+            assert_eq!(plain_header_line(&buf, 0).is_some(), !is_last, "{line:?}");
         }
     }
 
