@@ -120,7 +120,7 @@ impl HeaderId {
 /// A few word compares, overlapping where `N` is not a multiple of the word: each byte
 /// of `name` gets the case bit where `lower` has a letter (a `-` must match exactly,
 /// or a CR would pass for it) and must then equal `lower`'s byte.
-fn eq_lower<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
+pub(crate) fn eq_lower<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
     let Ok(name) = <&[u8; N]>::try_from(name) else {
         return false;
     };

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::parse::{HeaderId, HeaderSpan, RequestLine, Span, find_byte};
+use super::parse::{HeaderId, HeaderSpan, RequestLine, Span, eq_lower, find_byte};
 use crate::error::ProtocolError;
 
 /// Headers whose values may carry a credential; `Debug` prints them as `<redacted>`.
@@ -89,8 +89,8 @@ impl<'a> UpgradeRequest<'a> {
             let value = h.value.get(self.raw);
             match h.id {
                 HeaderId::Host => hosts += 1,
-                HeaderId::Upgrade => upgrade_websocket |= list_contains(value, "websocket"),
-                HeaderId::Connection => connection_upgrade |= list_contains(value, "upgrade"),
+                HeaderId::Upgrade => upgrade_websocket |= list_contains(value, b"websocket"),
+                HeaderId::Connection => connection_upgrade |= list_contains(value, b"upgrade"),
                 HeaderId::SecWebSocketKey => {
                     keys += 1;
                     key = h.value;
@@ -465,13 +465,15 @@ fn split_list_item(s: &[u8]) -> (&[u8], &[u8]) {
     (s, &[])
 }
 
-/// Whether the comma-separated list `value` holds `token` (ASCII case-insensitive).
-fn list_contains(value: &[u8], token: &str) -> bool {
-    // Nearly always the list is the token alone (`Upgrade: websocket`).
-    value.eq_ignore_ascii_case(token.as_bytes())
+/// Whether the comma-separated list `value` holds `token` (lowercase letters; ASCII
+/// case-insensitive).
+fn list_contains<const N: usize>(value: &[u8], token: &[u8; N]) -> bool {
+    // Nearly always the list is the token alone (`Upgrade: websocket`): a few word
+    // compares.
+    eq_lower(value, token)
         || value
             .split(|&b| b == b',')
-            .any(|item| trim_ows(item).eq_ignore_ascii_case(token.as_bytes()))
+            .any(|item| trim_ows(item).eq_ignore_ascii_case(token))
 }
 
 pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
@@ -490,11 +492,17 @@ fn is_valid_key(key: &[u8]) -> bool {
     let Ok(key) = <&[u8; 24]>::try_from(key) else {
         return false;
     };
-    // A fold without early exit over a fixed length: a few vector instructions.
-    let alphabet = key[..22].iter().fold(true, |ok, &b| ok & is_base64(b));
+    // The 22 characters as two overlapping blocks of 16, each a fold without early
+    // exit over a fixed length: a few vector instructions.
+    let block = |at: usize| <&[u8; 16]>::try_from(&key[at..at + 16]).is_ok_and(all_base64);
+    let alphabet = block(0) & block(6);
     // The characters whose 6-bit value has its low 4 bits zero: 0, 16, 32, 48.
     let zero_bits = matches!(key[21], b'A' | b'Q' | b'g' | b'w');
     alphabet & zero_bits & (key[22..] == *b"==")
+}
+
+fn all_base64(block: &[u8; 16]) -> bool {
+    block.iter().fold(true, |ok, &b| ok & is_base64(b))
 }
 
 fn is_base64(b: u8) -> bool {
@@ -616,8 +624,12 @@ mod tests {
             split_list_item(br#"a; p="x\",y", b"#),
             (&br#"a; p="x\",y""#[..], &b" b"[..])
         );
-        assert!(list_contains(b"keep-alive, Upgrade", "upgrade"));
-        assert!(!list_contains(b"keep-alive, Upgrades", "upgrade"));
+        assert!(list_contains(b"keep-alive, Upgrade", b"upgrade"));
+        assert!(!list_contains(b"keep-alive, Upgrades", b"upgrade"));
+        assert!(list_contains(b"UpGrade", b"upgrade"));
+        assert!(!list_contains(b"upgrad\xc5", b"upgrade"));
+        assert!(list_contains(b"WebSocket", b"websocket"));
+        assert!(!list_contains(b"websocket\r", b"websocket"));
         assert_eq!(trim_ows(b" \t x y\t "), b"x y");
     }
 }
