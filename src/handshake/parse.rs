@@ -1,12 +1,13 @@
 //! One pass over the request head: line framing, caps, grammar, header index
 //!
 //! Header lines of the usual shape (a name of letters, digits and dashes, a value
-//! with no control byte) are taken whole, one after the other: the colon is found
-//! eight bytes at a time, then the line end sixteen at a time, which checks the value
-//! in the same sweep. Any other line, and a line the buffer does not hold to its end,
-//! goes through the general loop: it finds the bytes that matter, control bytes
-//! and DEL, and checks names and the request line when their line ends. Each received
-//! byte is examined once by each at most (a trailing CR waiting for its LF: once more).
+//! with no control byte) are taken whole, one after the other: the line end is found
+//! sixteen bytes at a time, which checks the line for control bytes in the same
+//! sweep, then the colon eight at a time. Any other line, and a line the buffer does
+//! not hold to its end, goes through the general loop: it finds the bytes that
+//! matter, control bytes and DEL, and checks names and the request line when their
+//! line ends. Each received byte is examined once by each at most (a trailing CR
+//! waiting for its LF: once more).
 //!
 //! The checks run in the order byte-at-a-time feeding would trip them, so any split of
 //! the same bytes ends in the same result (the property tests hold this).
@@ -78,6 +79,9 @@ pub(crate) enum HeaderId {
 
 impl HeaderId {
     /// The id of header `name` (any case); `Other` for a name the crate does not read.
+    // Inlined into the scan's per-line path, where a call would cost as much as the
+    // compare.
+    #[inline(always)]
     pub(crate) fn of(name: &[u8]) -> HeaderId {
         // One comparison at most: the length and the first letter pick the candidate.
         let first = name.first().map_or(0, |&b| b | 0x20);
@@ -284,22 +288,24 @@ impl Scan {
         config: &Config,
         mut index: Option<&mut HeaderIndex>,
     ) -> usize {
+        let mut lines = self.lines;
         while let Some((header, cr)) = plain_header_line(buf, p) {
             // The checks of the loop at a CR, in its order; a line that fails one is
             // left to the loop, which returns the error.
             let within = cr + 1 - p <= config.max_line_bytes() + 1
                 && cr + 1 < config.max_request_bytes()
-                && self.lines <= config.max_headers();
+                && lines <= config.max_headers();
             if !within {
                 break;
             }
             if let Some(index) = index.as_deref_mut() {
                 index.push(header);
             }
-            self.lines += 1;
+            lines += 1;
             p = cr + 2;
-            self.line_start = p;
         }
+        self.lines = lines;
+        self.line_start = p;
         p
     }
 
@@ -408,28 +414,28 @@ fn parse_request_line(line: &[u8], at: usize) -> Result<RequestLine, ProtocolErr
 /// CR is; `None` for any other line, or one the buffer does not hold to its LF, which
 /// the general loop then takes (the line's bytes are looked at twice at most).
 fn plain_header_line(buf: &[u8], start: usize) -> Option<(HeaderSpan, usize)> {
-    let colon = find_colon(buf, start)?;
-    if colon == start {
+    // The line end first: where the next line starts hangs on it alone, not on the
+    // name, so that the work on the name overlaps the search for the next line end.
+    let cr = find_special(buf, start)?;
+    if buf[cr] != b'\r' || buf.get(cr + 1) != Some(&b'\n') {
         return None;
     }
-    let name = &buf[start..colon];
-    // A name the crate knows is letters and `-` (`of` compares every byte); any
-    // other is checked here.
-    let id = HeaderId::of(name);
+    let colon = find_colon(buf, start).filter(|&colon| colon > start && colon < cr)?;
+    // No control byte is left in the line: a name the crate knows is letters and
+    // `-` (`of` compares every byte); any other is checked here.
+    let id = HeaderId::of(&buf[start..colon]);
     if id == HeaderId::Other && !is_alnum_dash(buf, start, colon) {
         return None;
     }
     let mut value_start = colon + 1;
-    while buf.get(value_start) == Some(&b' ') {
+    while value_start < cr && buf[value_start] == b' ' {
         value_start += 1;
     }
-    let cr = find_special(buf, value_start)?;
-    if buf[cr] != b'\r' || buf.get(cr + 1) != Some(&b'\n') {
-        return None;
-    }
     let mut value_end = cr;
-    while value_end > value_start && buf[value_end - 1] == b' ' {
-        value_end -= 1;
+    if buf[cr - 1] == b' ' {
+        while value_end > value_start && buf[value_end - 1] == b' ' {
+            value_end -= 1;
+        }
     }
     let header = HeaderSpan {
         name: Span::new(start, colon),
@@ -625,6 +631,8 @@ static TOKEN: [bool; 256] = {
 };
 
 /// The first byte at or after `from` that is a control byte (< 0x20) or DEL.
+// Inlined: the per-line path keeps its vector constants in registers across it.
+#[inline(always)]
 fn find_special(buf: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     while let Some(chunk) = buf.get(at..at + 16) {
