@@ -194,7 +194,7 @@ impl ServerHandshake {
         };
         let buf = std::mem::take(&mut self.buf);
         let (head, leftover) = found.split(&buf, input);
-        let req = match UpgradeRequest::new(head, self.scan.request_line, index.as_slice()) {
+        let req = match UpgradeRequest::new(head, self.scan.request_line, &index) {
             Ok(req) => req,
             Err(e) => return Err(self.fail(e, out)),
         };
@@ -232,7 +232,7 @@ impl ServerHandshake {
             }
         };
         let line = self.scan.request_line;
-        let key = match UpgradeRequest::new(&buf[..head_len], line, index.as_slice()) {
+        let key = match UpgradeRequest::new(&buf[..head_len], line, &index) {
             Ok(req) => req.key_span(),
             Err(e) => return Err(self.fail(e, out)),
         };

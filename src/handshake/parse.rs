@@ -60,6 +60,7 @@ pub(crate) struct HeaderSpan {
 /// The headers the crate itself reads, recognised once when the line is parsed so
 /// that later lookups compare a byte, not a name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
 pub(crate) enum HeaderId {
     #[default]
     Other,
@@ -78,6 +79,9 @@ pub(crate) enum HeaderId {
 }
 
 impl HeaderId {
+    /// How many ids there are, `Other` included.
+    pub(crate) const COUNT: usize = HeaderId::Origin as usize + 1;
+
     /// The id of header `name` (any case); `Other` for a name the crate does not read.
     // Inlined into the scan's per-line path, where a call would cost as much as the
     // compare.
@@ -168,6 +172,17 @@ pub(crate) struct HeaderIndex {
     inline: [HeaderSpan; INLINE_HEADERS],
     len: usize,
     spill: Vec<HeaderSpan>,
+    /// Per [`HeaderId`], as the headers are indexed: validation looks the headers it
+    /// reads up here instead of walking them all.
+    seen: [Seen; HeaderId::COUNT],
+}
+
+/// How many headers have one id, and where the last of them is (the only one, when
+/// there is one: the case validation looks up).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Seen {
+    pub(crate) count: u32,
+    pub(crate) last: u32,
 }
 
 impl Default for HeaderIndex {
@@ -176,12 +191,19 @@ impl Default for HeaderIndex {
             inline: [HeaderSpan::default(); INLINE_HEADERS],
             len: 0,
             spill: Vec::new(),
+            seen: [Seen::default(); HeaderId::COUNT],
         }
     }
 }
 
 impl HeaderIndex {
+    // Inlined into the scan's per-line path: a call there spills its registers.
+    #[inline(always)]
     fn push(&mut self, h: HeaderSpan) {
+        let at = self.as_slice().len() as u32;
+        let seen = &mut self.seen[h.id as usize];
+        seen.count += 1;
+        seen.last = at;
         if self.len < INLINE_HEADERS {
             self.inline[self.len] = h;
             self.len += 1;
@@ -199,6 +221,11 @@ impl HeaderIndex {
         } else {
             &self.spill
         }
+    }
+
+    /// How many headers have id `id`, and where the last is.
+    pub(crate) fn seen(&self, id: HeaderId) -> Seen {
+        self.seen[id as usize]
     }
 }
 
@@ -997,6 +1024,29 @@ mod tests {
         }
         assert_eq!(HeaderId::of(b""), HeaderId::Other);
         assert_eq!(HeaderId::of(b"User-Agent"), HeaderId::Other);
+    }
+
+    #[test]
+    fn the_index_counts_each_id() {
+        let mut index = HeaderIndex::default();
+        let ids = [
+            HeaderId::Host,
+            HeaderId::Other,
+            HeaderId::Cookie,
+            HeaderId::Other,
+        ];
+        for i in 0..40 {
+            index.push(HeaderSpan {
+                id: ids[i % 4],
+                ..HeaderSpan::default()
+            });
+        }
+        let seen = |count, last| Seen { count, last };
+        assert_eq!(index.seen(HeaderId::Host), seen(10, 36));
+        assert_eq!(index.seen(HeaderId::Other), seen(20, 39));
+        assert_eq!(index.seen(HeaderId::Cookie), seen(10, 38));
+        assert_eq!(index.seen(HeaderId::Origin).count, 0);
+        assert_eq!(HeaderId::COUNT, 13);
     }
 
     #[test]

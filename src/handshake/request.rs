@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::parse::{HeaderId, HeaderSpan, RequestLine, Span, eq_lower, find_byte};
+use super::parse::{HeaderId, HeaderIndex, HeaderSpan, RequestLine, Span, eq_lower, find_byte};
 use crate::error::ProtocolError;
 
 /// Headers whose values may carry a credential; `Debug` prints them as `<redacted>`.
@@ -41,10 +41,10 @@ impl<'a> UpgradeRequest<'a> {
     pub(crate) fn new(
         raw: &'a [u8],
         line: RequestLine,
-        headers: &'a [HeaderSpan],
+        index: &'a HeaderIndex,
     ) -> Result<Self, ProtocolError> {
-        let mut view = UpgradeRequest::revalidated(raw, line, headers, None);
-        view.key = view.validate()?;
+        let mut view = UpgradeRequest::revalidated(raw, line, index.as_slice(), None);
+        view.key = view.validate(index)?;
         Ok(view)
     }
 
@@ -76,34 +76,20 @@ impl<'a> UpgradeRequest<'a> {
     }
 
     /// Returns where the key of a valid upgrade is, `None` for a plain HTTP request.
-    fn validate(&self) -> Result<Option<Span>, ProtocolError> {
-        let mut hosts = 0usize;
-        let mut upgrade_websocket = false;
-        let mut connection_upgrade = false;
-        let mut keys = 0usize;
-        let mut key = Span::default();
-        let mut versions = 0usize;
-        let mut version_13 = false;
-        let mut body = false;
-        for h in self.headers {
-            let value = h.value.get(self.raw);
-            match h.id {
-                HeaderId::Host => hosts += 1,
-                HeaderId::Upgrade => upgrade_websocket |= list_contains(value, b"websocket"),
-                HeaderId::Connection => connection_upgrade |= list_contains(value, b"upgrade"),
-                HeaderId::SecWebSocketKey => {
-                    keys += 1;
-                    key = h.value;
-                }
-                HeaderId::TransferEncoding => body = true,
-                HeaderId::SecWebSocketVersion => {
-                    versions += 1;
-                    version_13 = value == b"13";
-                }
-                HeaderId::ContentLength => body |= value != b"0",
-                _ => {}
-            }
-        }
+    /// `index` holds `self`'s headers.
+    fn validate(&self, index: &HeaderIndex) -> Result<Option<Span>, ProtocolError> {
+        // Each header the checks read is looked up, not searched for.
+        let only = |id| index.as_slice().get(index.seen(id).last as usize);
+        let hosts = index.seen(HeaderId::Host).count;
+        let upgrade_websocket =
+            self.any_value(index, HeaderId::Upgrade, |v| list_contains(v, b"websocket"));
+        let connection_upgrade = self.any_value(index, HeaderId::Connection, |v| {
+            list_contains(v, b"upgrade")
+        });
+        let keys = index.seen(HeaderId::SecWebSocketKey).count;
+        let versions = index.seen(HeaderId::SecWebSocketVersion).count;
+        let body = index.seen(HeaderId::TransferEncoding).count > 0
+            || self.any_value(index, HeaderId::ContentLength, |v| v != b"0");
         if hosts > 1 {
             return Err(ProtocolError::DuplicateHost);
         }
@@ -126,12 +112,14 @@ impl<'a> UpgradeRequest<'a> {
         if !connection_upgrade {
             return Err(ProtocolError::MissingConnectionUpgrade);
         }
-        if versions != 1 || !version_13 {
+        let version = only(HeaderId::SecWebSocketVersion).map(|h| h.value.get(self.raw));
+        if versions != 1 || version != Some(b"13") {
             return Err(ProtocolError::UnsupportedVersion);
         }
-        if keys != 1 {
-            return Err(ProtocolError::MissingKey);
-        }
+        let key = match only(HeaderId::SecWebSocketKey) {
+            Some(h) if keys == 1 => h.value,
+            _ => return Err(ProtocolError::MissingKey),
+        };
         if !is_valid_key(key.get(self.raw)) {
             return Err(ProtocolError::InvalidKey);
         }
@@ -139,6 +127,21 @@ impl<'a> UpgradeRequest<'a> {
             return Err(ProtocolError::UnexpectedBody);
         }
         Ok(Some(key))
+    }
+
+    /// Whether any header with id `id` (in `index`, which holds `self`'s headers) has
+    /// a value that passes `test`.
+    fn any_value(&self, index: &HeaderIndex, id: HeaderId, test: impl Fn(&[u8]) -> bool) -> bool {
+        let seen = index.seen(id);
+        match seen.count {
+            0 => false,
+            // The usual case, looked up; a repeated header (rare) is walked.
+            1 => index
+                .as_slice()
+                .get(seen.last as usize)
+                .is_some_and(|h| test(h.value.get(self.raw))),
+            _ => self.values_of(id).any(test),
+        }
     }
 
     /// Whether this is a valid WebSocket upgrade; `false` for a plain HTTP request
