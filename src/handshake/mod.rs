@@ -31,7 +31,7 @@ pub use response::{
 
 use crate::config::Config;
 use crate::error::{Error, ProtocolError, UsageError};
-use parse::{HeaderIndex, HeaderSpan, RequestLine, Scan, Span};
+use parse::{HeaderIndex, HeaderSpan, RequestLine, Scan, SeenIds, Span};
 
 /// The server side of one opening handshake
 ///
@@ -238,6 +238,7 @@ impl ServerHandshake {
         };
         Ok(Some(PendingHandshake {
             headers: index.as_slice().to_vec(),
+            seen: *index.seen_ids(),
             buf,
             head_len,
             line,
@@ -379,6 +380,7 @@ pub struct PendingHandshake {
     head_len: usize,
     line: RequestLine,
     headers: Vec<HeaderSpan>,
+    seen: SeenIds,
     key: Option<Span>,
 }
 
@@ -398,6 +400,7 @@ impl PendingHandshake {
             &self.buf[..self.head_len],
             self.line,
             &self.headers,
+            &self.seen,
             self.key,
         )
     }

@@ -174,11 +174,14 @@ pub(crate) struct HeaderIndex {
     spill: Vec<HeaderSpan>,
     /// Per [`HeaderId`], as the headers are indexed: validation looks the headers it
     /// reads up here instead of walking them all.
-    seen: [Seen; HeaderId::COUNT],
+    seen: SeenIds,
 }
 
+/// [`Seen`] per [`HeaderId`], indexed by the id.
+pub(crate) type SeenIds = [Seen; HeaderId::COUNT];
+
 /// How many headers have one id, and where the last of them is (the only one, when
-/// there is one: the case validation looks up).
+/// there is one: the case lookups take).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Seen {
     pub(crate) count: u32,
@@ -224,8 +227,14 @@ impl HeaderIndex {
     }
 
     /// How many headers have id `id`, and where the last is.
+    #[cfg(test)]
     pub(crate) fn seen(&self, id: HeaderId) -> Seen {
         self.seen[id as usize]
+    }
+
+    /// [`Seen`] for every id.
+    pub(crate) fn seen_ids(&self) -> &SeenIds {
+        &self.seen
     }
 }
 

@@ -3,7 +3,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::parse::{HeaderId, HeaderIndex, HeaderSpan, RequestLine, Span, eq_lower, find_byte};
+use super::parse::{
+    HeaderId, HeaderIndex, HeaderSpan, RequestLine, SeenIds, Span, eq_lower, find_byte,
+};
 use crate::error::ProtocolError;
 
 /// Headers whose values may carry a credential; `Debug` prints them as `<redacted>`.
@@ -32,6 +34,8 @@ pub struct UpgradeRequest<'a> {
     target: &'a str,
     minor_version: u8,
     headers: &'a [HeaderSpan],
+    /// Per id, how many headers have it and where the last is.
+    seen: &'a SeenIds,
     key: Option<Span>,
 }
 
@@ -43,8 +47,9 @@ impl<'a> UpgradeRequest<'a> {
         line: RequestLine,
         index: &'a HeaderIndex,
     ) -> Result<Self, ProtocolError> {
-        let mut view = UpgradeRequest::revalidated(raw, line, index.as_slice(), None);
-        view.key = view.validate(index)?;
+        let mut view =
+            UpgradeRequest::revalidated(raw, line, index.as_slice(), index.seen_ids(), None);
+        view.key = view.validate()?;
         Ok(view)
     }
 
@@ -53,6 +58,7 @@ impl<'a> UpgradeRequest<'a> {
         raw: &'a [u8],
         line: RequestLine,
         headers: &'a [HeaderSpan],
+        seen: &'a SeenIds,
         key: Option<Span>,
     ) -> Self {
         // Method and target are ASCII (the parser checked): one UTF-8 check for both.
@@ -66,7 +72,20 @@ impl<'a> UpgradeRequest<'a> {
             target,
             minor_version: line.minor_version,
             headers,
+            seen,
             key,
+        }
+    }
+
+    /// The headers that can have id `id`: none, the one, or (for a repeated header)
+    /// all of them, which the caller filters.
+    fn with_id(&self, id: HeaderId) -> &'a [HeaderSpan] {
+        let seen = self.seen[id as usize];
+        let last = seen.last as usize;
+        match seen.count {
+            0 => &[],
+            1 => self.headers.get(last..=last).unwrap_or_default(),
+            _ => self.headers,
         }
     }
 
@@ -76,20 +95,19 @@ impl<'a> UpgradeRequest<'a> {
     }
 
     /// Returns where the key of a valid upgrade is, `None` for a plain HTTP request.
-    /// `index` holds `self`'s headers.
-    fn validate(&self, index: &HeaderIndex) -> Result<Option<Span>, ProtocolError> {
+    fn validate(&self) -> Result<Option<Span>, ProtocolError> {
         // Each header the checks read is looked up, not searched for.
-        let only = |id| index.as_slice().get(index.seen(id).last as usize);
-        let hosts = index.seen(HeaderId::Host).count;
+        let count = |id: HeaderId| self.seen[id as usize].count;
+        let only = |id: HeaderId| self.headers.get(self.seen[id as usize].last as usize);
+        let hosts = count(HeaderId::Host);
         let upgrade_websocket =
-            self.any_value(index, HeaderId::Upgrade, |v| list_contains(v, b"websocket"));
-        let connection_upgrade = self.any_value(index, HeaderId::Connection, |v| {
-            list_contains(v, b"upgrade")
-        });
-        let keys = index.seen(HeaderId::SecWebSocketKey).count;
-        let versions = index.seen(HeaderId::SecWebSocketVersion).count;
-        let body = index.seen(HeaderId::TransferEncoding).count > 0
-            || self.any_value(index, HeaderId::ContentLength, |v| v != b"0");
+            self.any_value(HeaderId::Upgrade, |v| list_contains(v, b"websocket"));
+        let connection_upgrade =
+            self.any_value(HeaderId::Connection, |v| list_contains(v, b"upgrade"));
+        let keys = count(HeaderId::SecWebSocketKey);
+        let versions = count(HeaderId::SecWebSocketVersion);
+        let body = count(HeaderId::TransferEncoding) > 0
+            || self.any_value(HeaderId::ContentLength, |v| v != b"0");
         if hosts > 1 {
             return Err(ProtocolError::DuplicateHost);
         }
@@ -129,15 +147,14 @@ impl<'a> UpgradeRequest<'a> {
         Ok(Some(key))
     }
 
-    /// Whether any header with id `id` (in `index`, which holds `self`'s headers) has
-    /// a value that passes `test`.
-    fn any_value(&self, index: &HeaderIndex, id: HeaderId, test: impl Fn(&[u8]) -> bool) -> bool {
-        let seen = index.seen(id);
+    /// Whether any header with id `id` has a value that passes `test`.
+    fn any_value(&self, id: HeaderId, test: impl Fn(&[u8]) -> bool) -> bool {
+        let seen = self.seen[id as usize];
         match seen.count {
             0 => false,
             // The usual case, looked up; a repeated header (rare) is walked.
-            1 => index
-                .as_slice()
+            1 => self
+                .headers
                 .get(seen.last as usize)
                 .is_some_and(|h| test(h.value.get(self.raw))),
             _ => self.values_of(id).any(test),
@@ -244,7 +261,7 @@ impl<'a> UpgradeRequest<'a> {
         let raw = self.raw;
         let id = HeaderId::of(name.as_bytes());
         // A header with a known id has a known name, so it never matches another name.
-        self.headers
+        self.with_id(id)
             .iter()
             .filter(move |h| {
                 h.id == id
@@ -257,7 +274,7 @@ impl<'a> UpgradeRequest<'a> {
     /// The values of every header with id `id` (not `Other`), in order.
     pub(crate) fn values_of(&self, id: HeaderId) -> impl Iterator<Item = &'a [u8]> + use<'a> {
         let raw = self.raw;
-        self.headers
+        self.with_id(id)
             .iter()
             .filter(move |h| h.id == id)
             .map(move |h| h.value.get(raw))
@@ -293,7 +310,7 @@ impl<'a> UpgradeRequest<'a> {
     /// This list can hold a credential (`access_token, <token>`): never accept the
     /// token itself as the subprotocol, and do not log the list.
     pub fn subprotocols(&self) -> ListItems<'a> {
-        ListItems::new(self.headers(), HeaderId::SecWebSocketProtocol)
+        ListItems::new(self.headers_with(HeaderId::SecWebSocketProtocol))
     }
 
     /// Whether the client offered subprotocol `protocol` (case-sensitive, RFC 6455 §4.1)
@@ -304,7 +321,7 @@ impl<'a> UpgradeRequest<'a> {
     /// The extensions offered in `Sec-WebSocket-Extensions`, each with its parameters
     /// as sent (`permessage-deflate; client_max_window_bits`)
     pub fn extensions(&self) -> ListItems<'a> {
-        ListItems::new(self.headers(), HeaderId::SecWebSocketExtensions)
+        ListItems::new(self.headers_with(HeaderId::SecWebSocketExtensions))
     }
 
     /// The cookies of every `Cookie` header as `(name, value)` (RFC 6265 §4.2.1;
@@ -312,11 +329,17 @@ impl<'a> UpgradeRequest<'a> {
     /// lack `=` are skipped)
     pub fn cookies(&self) -> Cookies<'a> {
         Cookies {
-            headers: HeaderIter {
-                id: Some(HeaderId::Cookie),
-                ..self.headers()
-            },
+            headers: self.headers_with(HeaderId::Cookie),
             rest: &[],
+        }
+    }
+
+    /// The headers with id `id` (not `Other`), as `(name, value)`.
+    fn headers_with(&self, id: HeaderId) -> HeaderIter<'a> {
+        HeaderIter {
+            raw: self.raw,
+            headers: self.with_id(id).iter(),
+            id: Some(id),
         }
     }
 
@@ -383,14 +406,9 @@ pub struct ListItems<'a> {
 }
 
 impl<'a> ListItems<'a> {
-    fn new(headers: HeaderIter<'a>, id: HeaderId) -> Self {
-        ListItems {
-            headers: HeaderIter {
-                id: Some(id),
-                ..headers
-            },
-            rest: &[],
-        }
+    /// The items of `headers`' values.
+    fn new(headers: HeaderIter<'a>) -> Self {
+        ListItems { headers, rest: &[] }
     }
 }
 
