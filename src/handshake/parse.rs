@@ -325,11 +325,15 @@ impl Scan {
         mut index: Option<&mut HeaderIndex>,
     ) -> usize {
         let mut lines = self.lines;
+        // No line of a buffer this short can be over the line or the request cap.
+        let short =
+            buf.len() <= config.max_line_bytes() + 1 && buf.len() <= config.max_request_bytes();
         while let Some((header, cr)) = plain_header_line(buf, p) {
             // The checks of the loop at a CR, in its order; a line that fails one is
             // left to the loop, which returns the error.
-            let within = cr + 1 - p <= config.max_line_bytes() + 1
-                && cr + 1 < config.max_request_bytes()
+            let within = (short
+                || cr + 1 - p <= config.max_line_bytes() + 1
+                    && cr + 1 < config.max_request_bytes())
                 && lines <= config.max_headers();
             if !within {
                 break;

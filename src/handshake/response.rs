@@ -510,12 +510,27 @@ pub(crate) fn write_accept(
     if let Some(p) = subprotocol {
         check_value(p.as_bytes())?;
     }
+    // The hash first (a validated key is always 24 bytes), the encoding last: the
+    // hash's latency then overlaps the copy of the lines that do not need it.
+    let digest = <&[u8; 24]>::try_from(key).map(sha1_of_key_and_guid);
     let headers_len: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
     out.reserve(160 + subprotocol.map_or(0, |p| p.len()) + headers_len);
     out.extend_from_slice(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
     );
-    out.extend_from_slice(&accept_key(key).0);
+    let accept = match digest {
+        Ok(digest) => AcceptKey(base64_of_digest(&digest)),
+        Err(_) => accept_key(key),
+    };
+    if subprotocol.is_none() && headers.is_empty() {
+        // The usual 101 ends here: the value and both line ends in one copy.
+        let mut last = [0; 32];
+        last[..28].copy_from_slice(&accept.0);
+        last[28..].copy_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(&last);
+        return Ok(());
+    }
+    out.extend_from_slice(&accept.0);
     out.extend_from_slice(b"\r\n");
     if let Some(p) = subprotocol {
         out.extend_from_slice(b"Sec-WebSocket-Protocol: ");
@@ -535,7 +550,7 @@ pub(crate) fn write_accept(
 /// assert_eq!(accept.as_str(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 /// ```
 pub fn accept_key(key: &[u8]) -> AcceptKey {
-    if key.len() == 24 {
+    if let Ok(key) = <&[u8; 24]>::try_from(key) {
         return AcceptKey(base64_of_digest(&sha1_of_key_and_guid(key)));
     }
     let mut sha = Sha1::new();
@@ -549,7 +564,7 @@ pub fn accept_key(key: &[u8]) -> AcceptKey {
 /// Those 60 bytes always pad to the same two blocks, laid out here and handed to the
 /// compression function directly (it uses SHA-NI where the CPU has it); the general
 /// hasher's buffering costs about as much as the hashing for so short a message.
-fn sha1_of_key_and_guid(key: &[u8]) -> [u8; 20] {
+fn sha1_of_key_and_guid(key: &[u8; 24]) -> [u8; 20] {
     let mut blocks = [Block::<Sha1Core>::default(); 2];
     blocks[0][..24].copy_from_slice(key);
     blocks[0][24..60].copy_from_slice(WEBSOCKET_GUID);
