@@ -467,7 +467,8 @@ fn plain_header_line(buf: &[u8], start: usize) -> Option<(HeaderSpan, usize)> {
     if id == HeaderId::Other && !is_alnum_dash(buf, start, colon) {
         return None;
     }
-    let mut value_start = colon + 1;
+    // `: value`: the one space is taken without a loop, any more with one.
+    let mut value_start = colon + 1 + usize::from(buf[colon + 1] == b' ');
     while value_start < cr && buf[value_start] == b' ' {
         value_start += 1;
     }
