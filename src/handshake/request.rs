@@ -130,12 +130,12 @@ impl<'a> UpgradeRequest<'a> {
         if !connection_upgrade {
             return Err(ProtocolError::MissingConnectionUpgrade);
         }
-        let version = only(HeaderId::SecWebSocketVersion).map(|h| h.value.get(self.raw));
+        let version = only(HeaderId::SecWebSocketVersion).map(|h| h.value().get(self.raw));
         if versions != 1 || version != Some(b"13") {
             return Err(ProtocolError::UnsupportedVersion);
         }
         let key = match only(HeaderId::SecWebSocketKey) {
-            Some(h) if keys == 1 => h.value,
+            Some(h) if keys == 1 => h.value(),
             _ => return Err(ProtocolError::MissingKey),
         };
         if !is_valid_key(key.get(self.raw)) {
@@ -156,7 +156,7 @@ impl<'a> UpgradeRequest<'a> {
             1 => self
                 .headers
                 .get(seen.last as usize)
-                .is_some_and(|h| test(h.value.get(self.raw))),
+                .is_some_and(|h| test(h.value().get(self.raw))),
             _ => self.values_of(id).any(test),
         }
     }
@@ -264,11 +264,11 @@ impl<'a> UpgradeRequest<'a> {
         self.with_id(id)
             .iter()
             .filter(move |h| {
-                h.id == id
+                h.id() == id
                     && (id != HeaderId::Other
                         || h.name.get(raw).eq_ignore_ascii_case(name.as_bytes()))
             })
-            .map(move |h| h.value.get(raw))
+            .map(move |h| h.value().get(raw))
     }
 
     /// The values of every header with id `id` (not `Other`), in order.
@@ -276,8 +276,8 @@ impl<'a> UpgradeRequest<'a> {
         let raw = self.raw;
         self.with_id(id)
             .iter()
-            .filter(move |h| h.id == id)
-            .map(move |h| h.value.get(raw))
+            .filter(move |h| h.id() == id)
+            .map(move |h| h.value().get(raw))
     }
 
     /// The `Host` header
@@ -389,8 +389,8 @@ impl<'a> Iterator for HeaderIter<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         for h in self.headers.by_ref() {
-            if self.id.is_none_or(|want| h.id == want) {
-                return Some((h.name.get_str(self.raw), h.value.get(self.raw)));
+            if self.id.is_none_or(|want| h.id() == want) {
+                return Some((h.name.get_str(self.raw), h.value().get(self.raw)));
             }
         }
         None
