@@ -60,6 +60,9 @@ pub(crate) struct HeaderSpan {
     value_end_and_id: u32,
 }
 
+// The value's end must leave the top byte to the id.
+const _: () = assert!(crate::config::MAX_REQUEST_BYTES_CEILING < 1 << 23);
+
 impl HeaderSpan {
     pub(crate) fn new(name: Span, value: Span, id: HeaderId) -> Self {
         debug_assert!(value.end < 1 << 24);
