@@ -429,7 +429,7 @@ fn respond<U>(
     out: &mut Vec<u8>,
 ) -> Result<Outcome<U>, Error> {
     let mark = out.len();
-    let head_only = req.method() == "HEAD";
+    let head_only = req.is_head();
     let result = match (decision, req.websocket_key_bytes()) {
         (Decision::Accept(accept), Some(key)) => {
             let (data, subprotocol, headers) = accept.into_parts();

@@ -34,10 +34,6 @@ impl Span {
         Span { start, end }
     }
 
-    pub(crate) fn len(self) -> usize {
-        self.end.saturating_sub(self.start) as usize
-    }
-
     pub(crate) fn get(self, raw: &[u8]) -> &[u8] {
         raw.get(self.start as usize..self.end as usize)
             .unwrap_or_default()

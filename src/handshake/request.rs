@@ -30,9 +30,8 @@ const SECRET_HEADERS: [&str; 4] = [
 #[derive(Clone, Copy)]
 pub struct UpgradeRequest<'a> {
     raw: &'a [u8],
-    method: &'a str,
-    target: &'a str,
-    minor_version: u8,
+    /// Method, target and version; the text is taken out of `raw` when asked for.
+    line: RequestLine,
     headers: &'a [HeaderSpan],
     /// Per id, how many headers have it and where the last is.
     seen: &'a SeenIds,
@@ -61,16 +60,9 @@ impl<'a> UpgradeRequest<'a> {
         seen: &'a SeenIds,
         key: Option<Span>,
     ) -> Self {
-        // Method and target are ASCII (the parser checked): one UTF-8 check for both.
-        // `METHOD SP target`
-        let text = Span::new_u32(line.method.start, line.target.end).get_str(raw);
-        let method = text.get(..line.method.len()).unwrap_or_default();
-        let target = text.get(line.method.len() + 1..).unwrap_or_default();
         UpgradeRequest {
             raw,
-            method,
-            target,
-            minor_version: line.minor_version,
+            line,
             headers,
             seen,
             key,
@@ -111,20 +103,21 @@ impl<'a> UpgradeRequest<'a> {
         if hosts > 1 {
             return Err(ProtocolError::DuplicateHost);
         }
-        if hosts == 0 && self.minor_version >= 1 {
+        if hosts == 0 && self.line.minor_version >= 1 {
             return Err(ProtocolError::MissingHost);
         }
         if !upgrade_websocket {
             return Ok(None);
         }
-        if self.method != "GET" {
+        if self.line.method.get(self.raw) != b"GET" {
             return Err(ProtocolError::MethodNotAllowed);
         }
-        if self.minor_version == 0 {
+        if self.line.minor_version == 0 {
             return Err(ProtocolError::UnsupportedHttpVersion);
         }
         // `path()` is the target itself when that starts with `/` (the usual case).
-        if !self.target.starts_with('/') && !self.path().starts_with('/') {
+        let target = self.line.target.get(self.raw);
+        if target.first() != Some(&b'/') && !self.path().starts_with('/') {
             return Err(ProtocolError::InvalidTarget);
         }
         if !connection_upgrade {
@@ -169,14 +162,21 @@ impl<'a> UpgradeRequest<'a> {
 
     /// The request method, e.g. `GET`
     pub fn method(&self) -> &'a str {
-        self.method
+        // ASCII: the parser checked.
+        self.line.method.get_str(self.raw)
+    }
+
+    /// Whether the method is `HEAD`, without taking out its text.
+    pub(crate) fn is_head(&self) -> bool {
+        self.line.method.get(self.raw) == b"HEAD"
     }
 
     /// The request target exactly as sent: path and query, e.g. `/chat?room=1`
     ///
     /// May hold a query-parameter credential: do not log it.
     pub fn target(&self) -> &'a str {
-        self.target
+        // ASCII: the parser checked.
+        self.line.target.get_str(self.raw)
     }
 
     /// The path of the target, without the query (`/chat`)
@@ -184,7 +184,7 @@ impl<'a> UpgradeRequest<'a> {
     /// For an absolute-form target (`http://host/chat`) this is the part after the
     /// authority, `/` if there is none.
     pub fn path(&self) -> &'a str {
-        let before_query = self.target.split('?').next().unwrap_or_default();
+        let before_query = self.target().split('?').next().unwrap_or_default();
         if before_query.starts_with('/') {
             return before_query;
         }
@@ -199,7 +199,7 @@ impl<'a> UpgradeRequest<'a> {
 
     /// The raw query string after `?`, not decoded
     pub fn query(&self) -> Option<&'a str> {
-        self.target.split_once('?').map(|(_, q)| q)
+        self.target().split_once('?').map(|(_, q)| q)
     }
 
     /// The query's `name=value` pairs, percent-decoded (`+` is a space, as in
@@ -235,7 +235,7 @@ impl<'a> UpgradeRequest<'a> {
 
     /// The HTTP minor version: 1 for HTTP/1.1, 0 for HTTP/1.0
     pub fn http_minor_version(&self) -> u8 {
-        self.minor_version
+        self.line.minor_version
     }
 
     /// Every header as `(name, value)`, in the order received; values are trimmed of
@@ -366,7 +366,7 @@ impl fmt::Debug for UpgradeRequest<'_> {
             }
         }
         f.debug_struct("UpgradeRequest")
-            .field("method", &self.method)
+            .field("method", &self.method())
             .field("path", &self.path())
             .field("query", &self.query().map(|_| "<redacted>"))
             .field("is_upgrade", &self.is_upgrade())
