@@ -464,6 +464,25 @@ impl Scan {
 
 /// `method SP request-target SP HTTP/1.x` (RFC 9112 §3), at offset `at` in the head.
 fn parse_request_line(line: &[u8], at: usize) -> Result<RequestLine, ProtocolError> {
+    usual_request_line(line, at).map_or_else(|| any_request_line(line, at), Ok)
+}
+
+/// The usual request line, `GET <target> HTTP/1.1`, in a few wide compares; `None`
+/// for any other, which [`any_request_line`] takes.
+fn usual_request_line(line: &[u8], at: usize) -> Option<RequestLine> {
+    let target = line
+        .strip_prefix(b"GET ")?
+        .strip_suffix(b" HTTP/1.1")
+        .filter(|t| !t.is_empty() && t.iter().all(|b| (0x21..=0x7e).contains(b)))?;
+    Some(RequestLine {
+        method: Span::new(at, at + 3),
+        target: Span::new(at + 4, at + 4 + target.len()),
+        minor_version: 1,
+    })
+}
+
+/// `method SP request-target SP HTTP/1.x`, any method.
+fn any_request_line(line: &[u8], at: usize) -> Result<RequestLine, ProtocolError> {
     let bad = ProtocolError::MalformedRequestLine;
     let method_len = line.iter().position(|&b| !is_token(b)).ok_or(bad)?;
     if method_len == 0 || line[method_len] != b' ' {
@@ -925,6 +944,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn usual_request_lines_agree_with_any() {
+        let odd = [b' ', b'\t', 0, 0x7f, 0x80, b'/', b'a', b'?', b'%'];
+        let mut taken = 0;
+        for line in [
+            &b"GET / HTTP/1.1"[..],
+            b"GET /chat?room=1&token=a%20b HTTP/1.1",
+        ] {
+            for at in 0..line.len() {
+                for &b in &odd {
+                    let mut changed = line.to_vec();
+                    changed[at] = b;
+                    for variant in [line.to_vec(), changed] {
+                        if let Some(usual) = usual_request_line(&variant, 3) {
+                            assert_eq!(Ok(usual), any_request_line(&variant, 3), "{variant:?}");
+                            taken += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(taken > 200, "{taken}");
+        assert_eq!(usual_request_line(b"GET  HTTP/1.1", 0), None);
+        assert_eq!(usual_request_line(b"GET / HTTP/1.0", 0), None);
+        assert_eq!(usual_request_line(b"POST / HTTP/1.1", 0), None);
     }
 
     #[test]
