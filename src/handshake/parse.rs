@@ -212,6 +212,7 @@ const INLINE_HEADERS: usize = 32;
 #[derive(Debug, Clone)]
 pub(crate) struct HeaderIndex {
     inline: [HeaderSpan; INLINE_HEADERS],
+    /// Headers pushed: in `inline` while they fit, else all in `spill`.
     len: usize,
     spill: Vec<HeaderSpan>,
     /// Per [`HeaderId`], as the headers are indexed: validation looks the headers it
@@ -243,29 +244,25 @@ impl Default for HeaderIndex {
 
 impl HeaderIndex {
     // Inlined into the scan's per-line path: a call there spills its registers.
+    /// Add header `h`, whose id is `id`.
     #[inline(always)]
-    fn push(&mut self, h: HeaderSpan) {
-        let at = self.as_slice().len() as u32;
-        let seen = &mut self.seen[h.id() as usize];
+    fn push(&mut self, h: HeaderSpan, id: HeaderId) {
+        let seen = &mut self.seen[id as usize];
         seen.count += 1;
-        seen.last = at;
-        if self.len < INLINE_HEADERS {
-            self.inline[self.len] = h;
-            self.len += 1;
+        seen.last = self.len as u32;
+        if let Some(slot) = self.inline.get_mut(self.len) {
+            *slot = h;
         } else {
             if self.spill.is_empty() {
                 self.spill.extend_from_slice(&self.inline);
             }
             self.spill.push(h);
         }
+        self.len += 1;
     }
 
     pub(crate) fn as_slice(&self) -> &[HeaderSpan] {
-        if self.spill.is_empty() {
-            &self.inline[..self.len]
-        } else {
-            &self.spill
-        }
+        self.inline.get(..self.len).unwrap_or(&self.spill)
     }
 
     /// How many headers have id `id`, and where the last is.
@@ -370,7 +367,7 @@ impl Scan {
         // No line of a buffer this short can be over the line or the request cap.
         let short =
             buf.len() <= config.max_line_bytes() + 1 && buf.len() <= config.max_request_bytes();
-        while let Some((header, cr)) = plain_header_line(buf, p) {
+        while let Some((header, id, cr)) = plain_header_line(buf, p) {
             // The checks of the loop at a CR, in its order; a line that fails one is
             // left to the loop, which returns the error.
             let within = (short
@@ -381,7 +378,7 @@ impl Scan {
                 break;
             }
             if let Some(index) = index.as_deref_mut() {
-                index.push(header);
+                index.push(header, id);
             }
             lines += 1;
             p = cr + 2;
@@ -439,7 +436,7 @@ impl Scan {
         }
         let header = parse_header_line(line, start)?;
         if let Some(index) = index {
-            index.push(header);
+            index.push(header, header.id());
         }
         self.lines += 1;
         Ok(false)
@@ -514,7 +511,7 @@ fn any_request_line(line: &[u8], at: usize) -> Result<RequestLine, ProtocolError
 /// no control byte (not even a tab) up to the CR LF. Returns the header and where the
 /// CR is; `None` for any other line, or one the buffer does not hold to its LF, which
 /// the general loop then takes (the line's bytes are looked at twice at most).
-fn plain_header_line(buf: &[u8], start: usize) -> Option<(HeaderSpan, usize)> {
+fn plain_header_line(buf: &[u8], start: usize) -> Option<(HeaderSpan, HeaderId, usize)> {
     // The line end first: where the next line starts hangs on it alone, not on the
     // name, so that the work on the name overlaps the search for the next line end.
     let cr = find_special(buf, start)?;
@@ -544,7 +541,7 @@ fn plain_header_line(buf: &[u8], start: usize) -> Option<(HeaderSpan, usize)> {
         Span::new(value_start, value_end),
         id,
     );
-    Some((header, cr))
+    Some((header, id, cr))
 }
 
 /// [`plain_header_line`] looks for the colon in this many bytes: longer names are
@@ -1069,7 +1066,10 @@ mod tests {
                     let start = buf.len();
                     buf.extend_from_slice(&variant);
                     buf.extend_from_slice(tail);
-                    let fast = plain_header_line(&buf, start);
+                    let fast = plain_header_line(&buf, start).map(|(header, id, cr)| {
+                        assert_eq!(id, header.id());
+                        (header, cr)
+                    });
                     let slow = header_line_in_general(&buf, start);
                     if fast.is_some() {
                         assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(&buf));
@@ -1138,11 +1138,8 @@ mod tests {
             HeaderId::Other,
         ];
         for i in 0..40 {
-            index.push(HeaderSpan::new(
-                Span::default(),
-                Span::default(),
-                ids[i % 4],
-            ));
+            let id = ids[i % 4];
+            index.push(HeaderSpan::new(Span::default(), Span::default(), id), id);
         }
         let seen = |count, last| Seen { count, last };
         assert_eq!(index.seen(HeaderId::Host), seen(10, 36));
@@ -1166,11 +1163,10 @@ mod tests {
     fn the_index_spills_past_its_inline_slots() {
         let mut index = HeaderIndex::default();
         for i in 0..40 {
-            index.push(HeaderSpan::new(
-                Span::new(i, i + 1),
-                Span::default(),
+            index.push(
+                HeaderSpan::new(Span::new(i, i + 1), Span::default(), HeaderId::Other),
                 HeaderId::Other,
-            ));
+            );
         }
         let names: Vec<u32> = index.as_slice().iter().map(|h| h.name.start).collect();
         assert_eq!(names, (0..40).collect::<Vec<u32>>());
