@@ -308,7 +308,13 @@ impl Scan {
             if p == self.line_start && self.lines > 0 {
                 p = self.plain_header_lines(buf, p, config, index.as_deref_mut());
             }
-            let Some(q) = find_special(buf, p) else {
+            // A line that starts with its CR (the empty line ending the head) needs
+            // no search.
+            let next = match buf.get(p) {
+                Some(&b) if is_special(b) => Some(p),
+                _ => find_special(buf, p),
+            };
+            let Some(q) = next else {
                 break;
             };
             match buf[q] {
@@ -367,7 +373,11 @@ impl Scan {
         // No line of a buffer this short can be over the line or the request cap.
         let short =
             buf.len() <= config.max_line_bytes() + 1 && buf.len() <= config.max_request_bytes();
-        while let Some((header, id, cr)) = plain_header_line(buf, p) {
+        // The empty line ending the head is the general loop's.
+        while buf.get(p) != Some(&b'\r') {
+            let Some((header, id, cr)) = plain_header_line(buf, p) else {
+                break;
+            };
             // The checks of the loop at a CR, in its order; a line that fails one is
             // left to the loop, which returns the error.
             let within = (short
