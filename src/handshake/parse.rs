@@ -56,7 +56,7 @@ pub(crate) struct HeaderSpan {
     value_end_and_id: u32,
 }
 
-// The value's end must leave the top byte to the id.
+// A position is at most the cap, plus one: it must leave the top byte to the id.
 const _: () = assert!(crate::config::MAX_REQUEST_BYTES_CEILING < 1 << 23);
 
 impl HeaderSpan {
@@ -74,6 +74,7 @@ impl HeaderSpan {
         Span::new_u32(self.value_start, self.value_end_and_id & 0x00ff_ffff)
     }
 
+    /// Which header this is.
     pub(crate) fn id(&self) -> HeaderId {
         HeaderId::ALL
             .get((self.value_end_and_id >> 24) as usize)
@@ -243,8 +244,8 @@ impl Default for HeaderIndex {
 }
 
 impl HeaderIndex {
-    // Inlined into the scan's per-line path: a call there spills its registers.
     /// Add header `h`, whose id is `id`.
+    // Inlined into the scan's per-line path: a call there spills its registers.
     #[inline(always)]
     fn push(&mut self, h: HeaderSpan, id: HeaderId) {
         let seen = &mut self.seen[id as usize];
@@ -518,9 +519,10 @@ fn any_request_line(line: &[u8], at: usize) -> Result<RequestLine, ProtocolError
 
 /// A header line at `start` in the usual shape, taken in one go: a name of letters,
 /// digits and `-` (shorter than [`PLAIN_NAME_SPAN`]), `:`, spaces, and a value with
-/// no control byte (not even a tab) up to the CR LF. Returns the header and where the
-/// CR is; `None` for any other line, or one the buffer does not hold to its LF, which
-/// the general loop then takes (the line's bytes are looked at twice at most).
+/// no control byte (not even a tab) up to the CR LF. Returns the header, its id and
+/// where the CR is; `None` for any other line, or one the buffer does not hold to its
+/// LF, which the general loop then takes (the line's bytes are looked at twice at
+/// most).
 fn plain_header_line(buf: &[u8], start: usize) -> Option<(HeaderSpan, HeaderId, usize)> {
     // The line end first: where the next line starts hangs on it alone, not on the
     // name, so that the work on the name overlaps the search for the next line end.
@@ -560,7 +562,7 @@ const PLAIN_NAME_SPAN: usize = 64;
 
 /// The first `:` in `buf[start..]`, eight bytes at a time; `None` if none is in the
 /// first [`PLAIN_NAME_SPAN`] bytes, or in the buffer's whole words. It may lie past
-/// the line's end: the name then holds its CR, which no name check lets through.
+/// the line's end, which the caller checks.
 fn find_colon(buf: &[u8], start: usize) -> Option<usize> {
     const LOW: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
