@@ -560,22 +560,36 @@ fn plain_header_line(buf: &[u8], start: usize) -> Option<(HeaderSpan, HeaderId, 
 /// left to the general loop.
 const PLAIN_NAME_SPAN: usize = 64;
 
-/// The first `:` in `buf[start..]`, eight bytes at a time; `None` if none is in the
-/// first [`PLAIN_NAME_SPAN`] bytes, or in the buffer's whole words. It may lie past
-/// the line's end, which the caller checks.
+/// The first `:` in `buf[start..]`, sixteen bytes at a time; `None` if none is in the
+/// first [`PLAIN_NAME_SPAN`] bytes, and where the buffer ends too soon to tell. It may
+/// lie past the line's end, which the caller checks.
 fn find_colon(buf: &[u8], start: usize) -> Option<usize> {
     const LOW: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The top bit of each byte of `word` that is a colon: the lowest set is exact (a
+    // false one only ever follows a true one).
+    let colons = |word: u64| {
+        let x = word ^ (LOW * u64::from(b':'));
+        x.wrapping_sub(LOW) & !x & HIGH
+    };
     let mut at = start;
     while at - start < PLAIN_NAME_SPAN {
-        let word = u64::from_le_bytes(buf.get(at..at + 8)?.try_into().ok()?);
-        let x = word ^ (LOW * u64::from(b':'));
-        // The lowest bit set is exact (a false one only ever follows a true one).
-        let found = x.wrapping_sub(LOW) & !x & HIGH;
-        if found != 0 {
-            return Some(at + found.trailing_zeros() as usize / 8);
+        let Some(pair) = buf.get(at..at + 16) else {
+            // The last word or so of the buffer, one word at a time.
+            let word = u64::from_le_bytes(buf.get(at..at + 8)?.try_into().ok()?);
+            let found = colons(word);
+            return (found != 0).then(|| at + found.trailing_zeros() as usize / 8);
+        };
+        let (low, high) = pair.split_at(8);
+        let low = colons(u64::from_le_bytes(low.try_into().unwrap_or_default()));
+        let high = colons(u64::from_le_bytes(high.try_into().unwrap_or_default()));
+        if low != 0 {
+            return Some(at + low.trailing_zeros() as usize / 8);
         }
-        at += 8;
+        if high != 0 {
+            return Some(at + 8 + high.trailing_zeros() as usize / 8);
+        }
+        at += 16;
     }
     None
 }
