@@ -31,7 +31,7 @@ pub use response::{
 
 use crate::config::Config;
 use crate::error::{Error, ProtocolError, UsageError};
-use parse::{HeaderIndex, HeaderSpan, RequestLine, Scan, Span};
+use parse::{HeaderIndex, HeaderSpan, RequestLine, Scan, SeenIds, Span};
 
 /// The server side of one opening handshake
 ///
@@ -194,7 +194,7 @@ impl ServerHandshake {
         };
         let buf = std::mem::take(&mut self.buf);
         let (head, leftover) = found.split(&buf, input);
-        let req = match UpgradeRequest::new(head, self.scan.request_line, index.as_slice()) {
+        let req = match UpgradeRequest::new(head, self.scan.request_line, &index) {
             Ok(req) => req,
             Err(e) => return Err(self.fail(e, out)),
         };
@@ -232,12 +232,13 @@ impl ServerHandshake {
             }
         };
         let line = self.scan.request_line;
-        let key = match UpgradeRequest::new(&buf[..head_len], line, index.as_slice()) {
+        let key = match UpgradeRequest::new(&buf[..head_len], line, &index) {
             Ok(req) => req.key_span(),
             Err(e) => return Err(self.fail(e, out)),
         };
         Ok(Some(PendingHandshake {
             headers: index.as_slice().to_vec(),
+            seen: *index.seen_ids(),
             buf,
             head_len,
             line,
@@ -379,6 +380,7 @@ pub struct PendingHandshake {
     head_len: usize,
     line: RequestLine,
     headers: Vec<HeaderSpan>,
+    seen: SeenIds,
     key: Option<Span>,
 }
 
@@ -398,6 +400,7 @@ impl PendingHandshake {
             &self.buf[..self.head_len],
             self.line,
             &self.headers,
+            &self.seen,
             self.key,
         )
     }
@@ -426,7 +429,7 @@ fn respond<U>(
     out: &mut Vec<u8>,
 ) -> Result<Outcome<U>, Error> {
     let mark = out.len();
-    let head_only = req.method() == "HEAD";
+    let head_only = req.is_head();
     let result = match (decision, req.websocket_key_bytes()) {
         (Decision::Accept(accept), Some(key)) => {
             let (data, subprotocol, headers) = accept.into_parts();

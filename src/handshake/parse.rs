@@ -1,9 +1,13 @@
 //! One pass over the request head: line framing, caps, grammar, header index
 //!
-//! Each received byte is examined once (a trailing CR waiting for its LF: twice). The
-//! pass finds the bytes that matter, control bytes and DEL, eight at a time, which
-//! finds the line ends and checks every header value in the same sweep. Names and the
-//! request line are checked per line when it ends.
+//! Header lines of the usual shape (a name of letters, digits and dashes, a value
+//! with no control byte) are taken whole, one after the other: the line end is found
+//! sixteen bytes at a time, which checks the line for control bytes in the same
+//! sweep, then the colon eight at a time. Any other line, and a line the buffer does
+//! not hold to its end, goes through the general loop: it finds the bytes that
+//! matter, control bytes and DEL, and checks names and the request line when their
+//! line ends. Each received byte is examined once by each at most (a trailing CR
+//! waiting for its LF: once more).
 //!
 //! The checks run in the order byte-at-a-time feeding would trip them, so any split of
 //! the same bytes ends in the same result (the property tests hold this).
@@ -30,10 +34,6 @@ impl Span {
         Span { start, end }
     }
 
-    pub(crate) fn len(self) -> usize {
-        self.end.saturating_sub(self.start) as usize
-    }
-
     pub(crate) fn get(self, raw: &[u8]) -> &[u8] {
         raw.get(self.start as usize..self.end as usize)
             .unwrap_or_default()
@@ -46,16 +46,47 @@ impl Span {
 }
 
 /// Where one header's name and (trimmed) value are, and which header it is.
+///
+/// Sixteen bytes, so that a fresh index is zeroed in a few wide stores: the id rides
+/// in the top byte of the value's end (heads are capped at 1 MiB, below 2^24).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct HeaderSpan {
     pub(crate) name: Span,
-    pub(crate) value: Span,
-    pub(crate) id: HeaderId,
+    value_start: u32,
+    value_end_and_id: u32,
+}
+
+// A position is at most the cap, plus one: it must leave the top byte to the id.
+const _: () = assert!(crate::config::MAX_REQUEST_BYTES_CEILING < 1 << 23);
+
+impl HeaderSpan {
+    pub(crate) fn new(name: Span, value: Span, id: HeaderId) -> Self {
+        debug_assert!(value.end < 1 << 24);
+        HeaderSpan {
+            name,
+            value_start: value.start,
+            value_end_and_id: value.end | (id as u32) << 24,
+        }
+    }
+
+    /// The value, trimmed of surrounding spaces and tabs.
+    pub(crate) fn value(&self) -> Span {
+        Span::new_u32(self.value_start, self.value_end_and_id & 0x00ff_ffff)
+    }
+
+    /// Which header this is.
+    pub(crate) fn id(&self) -> HeaderId {
+        HeaderId::ALL
+            .get((self.value_end_and_id >> 24) as usize)
+            .copied()
+            .unwrap_or_default()
+    }
 }
 
 /// The headers the crate itself reads, recognised once when the line is parsed so
 /// that later lookups compare a byte, not a name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
 pub(crate) enum HeaderId {
     #[default]
     Other,
@@ -74,10 +105,33 @@ pub(crate) enum HeaderId {
 }
 
 impl HeaderId {
+    /// How many ids there are, `Other` included.
+    pub(crate) const COUNT: usize = HeaderId::Origin as usize + 1;
+
+    /// Every id, each at its own index.
+    const ALL: [HeaderId; HeaderId::COUNT] = [
+        HeaderId::Other,
+        HeaderId::Host,
+        HeaderId::Upgrade,
+        HeaderId::Connection,
+        HeaderId::SecWebSocketKey,
+        HeaderId::SecWebSocketVersion,
+        HeaderId::SecWebSocketProtocol,
+        HeaderId::SecWebSocketExtensions,
+        HeaderId::ContentLength,
+        HeaderId::TransferEncoding,
+        HeaderId::Authorization,
+        HeaderId::Cookie,
+        HeaderId::Origin,
+    ];
+
     /// The id of header `name` (any case); `Other` for a name the crate does not read.
+    // Inlined into the scan's per-line path, where a call would cost as much as the
+    // compare.
+    #[inline(always)]
     pub(crate) fn of(name: &[u8]) -> HeaderId {
         // One comparison at most: the length and the first letter pick the candidate.
-        let first = name.first().map_or(0, u8::to_ascii_lowercase);
+        let first = name.first().map_or(0, |&b| b | 0x20);
         let (id, same) = match (name.len(), first) {
             (4, b'h') => (HeaderId::Host, eq_lower(name, b"host")),
             (7, b'u') => (HeaderId::Upgrade, eq_lower(name, b"upgrade")),
@@ -112,15 +166,35 @@ impl HeaderId {
     }
 }
 
-/// Whether `name` is `lower` in any ASCII case. A fold with no early exit over a
-/// fixed length, which compiles to a few vector instructions.
-fn eq_lower<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
+/// Whether `name` is `lower` (lowercase letters and `-`) in any ASCII case.
+///
+/// A few word compares, overlapping where `N` is not a multiple of the word: each byte
+/// of `name` gets the case bit where `lower` has a letter (a `-` must match exactly,
+/// or a CR would pass for it) and must then equal `lower`'s byte.
+pub(crate) fn eq_lower<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
     let Ok(name) = <&[u8; N]>::try_from(name) else {
         return false;
     };
-    name.iter()
-        .zip(lower)
-        .fold(true, |same, (a, b)| same & (a.to_ascii_lowercase() == *b))
+    if N >= 8 {
+        let word = |s: &[u8; N], at: usize| {
+            u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or_default())
+        };
+        let diff = |at: usize| {
+            let l = word(lower, at);
+            (word(name, at) | (l & 0x4040_4040_4040_4040) >> 1) ^ l
+        };
+        let last = N.saturating_sub(8);
+        diff(0) | diff(last.min(8)) | diff(last) == 0
+    } else {
+        let word = |s: &[u8; N], at: usize| {
+            u32::from_le_bytes(s[at..at + 4].try_into().unwrap_or_default())
+        };
+        let diff = |at: usize| {
+            let l = word(lower, at);
+            (word(name, at) | (l & 0x4040_4040) >> 1) ^ l
+        };
+        diff(0) | diff(N.saturating_sub(4)) == 0
+    }
 }
 
 /// `METHOD SP target SP HTTP/1.x`
@@ -139,8 +213,23 @@ const INLINE_HEADERS: usize = 32;
 #[derive(Debug, Clone)]
 pub(crate) struct HeaderIndex {
     inline: [HeaderSpan; INLINE_HEADERS],
+    /// Headers pushed: in `inline` while they fit, else all in `spill`.
     len: usize,
     spill: Vec<HeaderSpan>,
+    /// Per [`HeaderId`], as the headers are indexed: validation looks the headers it
+    /// reads up here instead of walking them all.
+    seen: SeenIds,
+}
+
+/// [`Seen`] per [`HeaderId`], indexed by the id.
+pub(crate) type SeenIds = [Seen; HeaderId::COUNT];
+
+/// How many headers have one id, and where the last of them is (the only one, when
+/// there is one: the case lookups take).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Seen {
+    pub(crate) count: u32,
+    pub(crate) last: u32,
 }
 
 impl Default for HeaderIndex {
@@ -149,29 +238,43 @@ impl Default for HeaderIndex {
             inline: [HeaderSpan::default(); INLINE_HEADERS],
             len: 0,
             spill: Vec::new(),
+            seen: [Seen::default(); HeaderId::COUNT],
         }
     }
 }
 
 impl HeaderIndex {
-    fn push(&mut self, h: HeaderSpan) {
-        if self.len < INLINE_HEADERS {
-            self.inline[self.len] = h;
-            self.len += 1;
+    /// Add header `h`, whose id is `id`.
+    // Inlined into the scan's per-line path: a call there spills its registers.
+    #[inline(always)]
+    fn push(&mut self, h: HeaderSpan, id: HeaderId) {
+        let seen = &mut self.seen[id as usize];
+        seen.count += 1;
+        seen.last = self.len as u32;
+        if let Some(slot) = self.inline.get_mut(self.len) {
+            *slot = h;
         } else {
             if self.spill.is_empty() {
                 self.spill.extend_from_slice(&self.inline);
             }
             self.spill.push(h);
         }
+        self.len += 1;
     }
 
     pub(crate) fn as_slice(&self) -> &[HeaderSpan] {
-        if self.spill.is_empty() {
-            &self.inline[..self.len]
-        } else {
-            &self.spill
-        }
+        self.inline.get(..self.len).unwrap_or(&self.spill)
+    }
+
+    /// How many headers have id `id`, and where the last is.
+    #[cfg(test)]
+    pub(crate) fn seen(&self, id: HeaderId) -> Seen {
+        self.seen[id as usize]
+    }
+
+    /// [`Seen`] for every id.
+    pub(crate) fn seen_ids(&self) -> &SeenIds {
+        &self.seen
     }
 }
 
@@ -202,7 +305,19 @@ impl Scan {
         mut index: Option<&mut HeaderIndex>,
     ) -> Result<Option<usize>, ProtocolError> {
         let mut p = self.pos;
-        while let Some(q) = find_special(buf, p) {
+        loop {
+            if p == self.line_start && self.lines > 0 {
+                p = self.plain_header_lines(buf, p, config, index.as_deref_mut());
+            }
+            // A line that starts with its CR (the empty line ending the head) needs
+            // no search.
+            let next = match buf.get(p) {
+                Some(&b) if is_special(b) => Some(p),
+                _ => find_special(buf, p),
+            };
+            let Some(q) = next else {
+                break;
+            };
             match buf[q] {
                 b'\t' => {
                     p = q + 1;
@@ -243,6 +358,45 @@ impl Scan {
         }
         self.pos = buf.len();
         self.check_partial(buf.len(), config).map(|()| None)
+    }
+
+    /// Take the header lines of the usual shape from `p`, a line start, on (see
+    /// [`plain_header_line`]) while they are within the caps; returns where the
+    /// first other line starts, for the general loop.
+    fn plain_header_lines(
+        &mut self,
+        buf: &[u8],
+        mut p: usize,
+        config: &Config,
+        mut index: Option<&mut HeaderIndex>,
+    ) -> usize {
+        let mut lines = self.lines;
+        // No line of a buffer this short can be over the line or the request cap.
+        let short =
+            buf.len() <= config.max_line_bytes() + 1 && buf.len() <= config.max_request_bytes();
+        // The empty line ending the head is the general loop's.
+        while buf.get(p) != Some(&b'\r') {
+            let Some((header, id, cr)) = plain_header_line(buf, p) else {
+                break;
+            };
+            // The checks of the loop at a CR, in its order; a line that fails one is
+            // left to the loop, which returns the error.
+            let within = (short
+                || cr + 1 - p <= config.max_line_bytes() + 1
+                    && cr + 1 < config.max_request_bytes())
+                && lines <= config.max_headers();
+            if !within {
+                break;
+            }
+            if let Some(index) = index.as_deref_mut() {
+                index.push(header, id);
+            }
+            lines += 1;
+            p = cr + 2;
+        }
+        self.lines = lines;
+        self.line_start = p;
+        p
     }
 
     /// The caps as they stand once `len` bytes have arrived and the head is unfinished.
@@ -293,7 +447,7 @@ impl Scan {
         }
         let header = parse_header_line(line, start)?;
         if let Some(index) = index {
-            index.push(header);
+            index.push(header, header.id());
         }
         self.lines += 1;
         Ok(false)
@@ -318,6 +472,25 @@ impl Scan {
 
 /// `method SP request-target SP HTTP/1.x` (RFC 9112 §3), at offset `at` in the head.
 fn parse_request_line(line: &[u8], at: usize) -> Result<RequestLine, ProtocolError> {
+    usual_request_line(line, at).map_or_else(|| any_request_line(line, at), Ok)
+}
+
+/// The usual request line, `GET <target> HTTP/1.1`, in a few wide compares; `None`
+/// for any other, which [`any_request_line`] takes.
+fn usual_request_line(line: &[u8], at: usize) -> Option<RequestLine> {
+    let target = line
+        .strip_prefix(b"GET ")?
+        .strip_suffix(b" HTTP/1.1")
+        .filter(|t| !t.is_empty() && t.iter().all(|b| (0x21..=0x7e).contains(b)))?;
+    Some(RequestLine {
+        method: Span::new(at, at + 3),
+        target: Span::new(at + 4, at + 4 + target.len()),
+        minor_version: 1,
+    })
+}
+
+/// `method SP request-target SP HTTP/1.x`, any method.
+fn any_request_line(line: &[u8], at: usize) -> Result<RequestLine, ProtocolError> {
     let bad = ProtocolError::MalformedRequestLine;
     let method_len = line.iter().position(|&b| !is_token(b)).ok_or(bad)?;
     if method_len == 0 || line[method_len] != b' ' {
@@ -344,6 +517,131 @@ fn parse_request_line(line: &[u8], at: usize) -> Result<RequestLine, ProtocolErr
     })
 }
 
+/// A header line at `start` in the usual shape, taken in one go: a name of letters,
+/// digits and `-` (shorter than [`PLAIN_NAME_SPAN`]), `:`, spaces, and a value with
+/// no control byte (not even a tab) up to the CR LF. Returns the header, its id and
+/// where the CR is; `None` for any other line, or one the buffer does not hold to its
+/// LF, which the general loop then takes (the line's bytes are looked at twice at
+/// most).
+fn plain_header_line(buf: &[u8], start: usize) -> Option<(HeaderSpan, HeaderId, usize)> {
+    // The line end first: where the next line starts hangs on it alone, not on the
+    // name, so that the work on the name overlaps the search for the next line end.
+    let cr = find_special(buf, start)?;
+    if buf[cr] != b'\r' || buf.get(cr + 1) != Some(&b'\n') {
+        return None;
+    }
+    let colon = find_colon(buf, start).filter(|&colon| colon > start && colon < cr)?;
+    // No control byte is left in the line: a name the crate knows is letters and
+    // `-` (`of` compares every byte); any other is checked here.
+    let id = HeaderId::of(&buf[start..colon]);
+    if id == HeaderId::Other && !is_alnum_dash(buf, start, colon) {
+        return None;
+    }
+    // `: value`: the one space is taken without a loop, any more with one.
+    let mut value_start = colon + 1 + usize::from(buf[colon + 1] == b' ');
+    while value_start < cr && buf[value_start] == b' ' {
+        value_start += 1;
+    }
+    let mut value_end = cr;
+    if buf[cr - 1] == b' ' {
+        while value_end > value_start && buf[value_end - 1] == b' ' {
+            value_end -= 1;
+        }
+    }
+    let header = HeaderSpan::new(
+        Span::new(start, colon),
+        Span::new(value_start, value_end),
+        id,
+    );
+    Some((header, id, cr))
+}
+
+/// [`plain_header_line`] looks for the colon in this many bytes: longer names are
+/// left to the general loop.
+const PLAIN_NAME_SPAN: usize = 64;
+
+/// The first `:` in `buf[start..]`, sixteen bytes at a time; `None` if none is in the
+/// first [`PLAIN_NAME_SPAN`] bytes, and where the buffer ends too soon to tell. It may
+/// lie past the line's end, which the caller checks.
+fn find_colon(buf: &[u8], start: usize) -> Option<usize> {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The top bit of each byte of `word` that is a colon: the lowest set is exact (a
+    // false one only ever follows a true one).
+    let colons = |word: u64| {
+        let x = word ^ (LOW * u64::from(b':'));
+        x.wrapping_sub(LOW) & !x & HIGH
+    };
+    let mut at = start;
+    while at - start < PLAIN_NAME_SPAN {
+        let Some(pair) = buf.get(at..at + 16) else {
+            // The last word or so of the buffer, one word at a time.
+            let word = u64::from_le_bytes(buf.get(at..at + 8)?.try_into().ok()?);
+            let found = colons(word);
+            return (found != 0).then(|| at + found.trailing_zeros() as usize / 8);
+        };
+        let (low, high) = pair.split_at(8);
+        let low = colons(u64::from_le_bytes(low.try_into().unwrap_or_default()));
+        let high = colons(u64::from_le_bytes(high.try_into().unwrap_or_default()));
+        if low != 0 {
+            return Some(at + low.trailing_zeros() as usize / 8);
+        }
+        if high != 0 {
+            return Some(at + 8 + high.trailing_zeros() as usize / 8);
+        }
+        at += 16;
+    }
+    None
+}
+
+/// Whether `buf[start..end]` is all letters, digits and `-`.
+fn is_alnum_dash(buf: &[u8], start: usize, end: usize) -> bool {
+    let mut at = start;
+    while at < end {
+        let Some(chunk) = buf.get(at..at + 16) else {
+            return buf[at..end]
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-');
+        };
+        if !alnum_dash_prefix(chunk.try_into().unwrap_or(&[0; 16]), end - at) {
+            return false;
+        }
+        at += 16;
+    }
+    true
+}
+
+/// Whether the first `len` of 16 bytes (all of them if `len` > 16) are letters,
+/// digits or `-`.
+fn alnum_dash_prefix(chunk: &[u8; 16], len: usize) -> bool {
+    // A fold with no early exit over a fixed length: it compiles to vector
+    // instructions (the bytes past `len` are let through by a row of a table, which a
+    // comparison with the lane number would spell out lane by lane).
+    chunk
+        .iter()
+        .zip(&PAST[len.min(16)])
+        .fold(true, |ok, (&b, &past)| {
+            let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+            let digit = b.wrapping_sub(b'0') < 10;
+            ok & (letter | digit | (b == b'-') | past)
+        })
+}
+
+/// `PAST[len][i]`: whether lane `i` is past the first `len`.
+static PAST: [[bool; 16]; 17] = {
+    let mut table = [[false; 16]; 17];
+    let mut len = 0;
+    while len <= 16 {
+        let mut i = len;
+        while i < 16 {
+            table[len][i] = true;
+            i += 1;
+        }
+        len += 1;
+    }
+    table
+};
+
 /// `name ":" OWS value OWS` (RFC 9112 §5). Control bytes and DEL were already refused
 /// by the scan, so the value needs no further check; the name must be a token and
 /// end right at the colon (no space before it, no obs-fold continuation).
@@ -360,11 +658,11 @@ fn parse_header_line(line: &[u8], at: usize) -> Result<HeaderSpan, ProtocolError
     while end > start && matches!(line[end - 1], b' ' | b'\t') {
         end -= 1;
     }
-    Ok(HeaderSpan {
-        name: Span::new(at, at + name_len),
-        value: Span::new(at + start, at + end),
-        id: HeaderId::of(&line[..name_len]),
-    })
+    Ok(HeaderSpan::new(
+        Span::new(at, at + name_len),
+        Span::new(at + start, at + end),
+        HeaderId::of(&line[..name_len]),
+    ))
 }
 
 /// The length of the token (RFC 9110 §5.6.2) at the start of `bytes`.
@@ -458,24 +756,30 @@ static TOKEN: [bool; 256] = {
 };
 
 /// The first byte at or after `from` that is a control byte (< 0x20) or DEL.
+// Inlined: the per-line path keeps its vector constants in registers across it.
+#[inline(always)]
 fn find_special(buf: &[u8], from: usize) -> Option<usize> {
-    let mut chunks = buf.get(from..).unwrap_or_default().chunks_exact(16);
     let mut at = from;
-    for chunk in chunks.by_ref() {
+    while let Some(chunk) = buf.get(at..at + 16) {
         let chunk: &[u8; 16] = chunk.try_into().unwrap_or(&[0; 16]);
         if has_special(chunk) {
-            return first_special(chunk).map(|j| at + j);
+            return Some(at + first_special(chunk));
         }
         at += 16;
     }
-    // The last few bytes, padded with spaces (which are not special).
-    let rest = chunks.remainder();
-    if rest.is_empty() {
+    // Fewer than 16 bytes left: the last 16 of the buffer, less those before `at`.
+    if at >= buf.len() {
         return None;
     }
-    let mut chunk = [b' '; 16];
-    chunk[..rest.len()].copy_from_slice(rest);
-    first_special(&chunk).map(|j| at + j)
+    let Some(last) = buf.len().checked_sub(16) else {
+        return buf[at..]
+            .iter()
+            .position(|&b| is_special(b))
+            .map(|j| at + j);
+    };
+    let (low, high) = special_words(buf[last..].try_into().unwrap_or(&[0; 16]));
+    let bits = (u128::from(high) << 64 | u128::from(low)) >> (8 * (at - last));
+    (bits != 0).then(|| at + bits.trailing_zeros() as usize / 8)
 }
 
 // The two helpers below are the scan's inner loop. They are written as a fold and a
@@ -488,42 +792,42 @@ fn has_special(chunk: &[u8; 16]) -> bool {
     chunk.iter().fold(false, |any, &b| any | is_special(b))
 }
 
-/// The first control byte or DEL of 16.
+/// The first control byte or DEL of 16, at least one of which is one.
 ///
 /// Eight bytes at a time in general-purpose registers: the vector form of this
 /// (flags, then moved out to find the first) costs a store and a reload on the
 /// path to every line end.
-fn first_special(chunk: &[u8; 16]) -> Option<usize> {
-    let (low, high) = chunk.split_at(8);
-    let low = special_bits(low.try_into().unwrap_or([0; 8]));
-    let high = special_bits(high.try_into().unwrap_or([0; 8]));
-    if low | high == 0 {
-        return None;
-    }
-    let bits = if low != 0 {
-        low.trailing_zeros()
+fn first_special(chunk: &[u8; 16]) -> usize {
+    let (low, high) = special_words(chunk);
+    if low != 0 {
+        low.trailing_zeros() as usize / 8
     } else {
-        64 + high.trailing_zeros()
-    };
-    Some(bits as usize / 8)
+        8 + high.trailing_zeros() as usize / 8
+    }
+}
+
+/// [`special_bits`] of the two halves of 16 bytes.
+fn special_words(chunk: &[u8; 16]) -> (u64, u64) {
+    let (low, high) = chunk.split_at(8);
+    (
+        special_bits(low.try_into().unwrap_or([0; 8])),
+        special_bits(high.try_into().unwrap_or([0; 8])),
+    )
 }
 
 /// The top bit of each byte of `word` that is a control byte or DEL, exactly (no
-/// false positives from borrows: the sums below never carry out of a byte).
+/// false positives from carries: the sums below never carry out of a byte).
 fn special_bits(word: [u8; 8]) -> u64 {
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let w = u64::from_le_bytes(word);
-    // Top bit clear in `(w & LOW7) + 0x60` exactly when the low 7 bits are < 0x20.
-    let control = !(((w & LOW7) + 0x6060_6060_6060_6060) | w) & HIGH;
-    // Zero bytes of `w ^ 0x7f..`: DEL.
-    control | zero_bits(w ^ LOW7)
-}
-
-/// The top bit of each zero byte of `w`, exactly (the sum never carries out of a byte).
-fn zero_bits(w: u64) -> u64 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    !(((w & LOW7) + LOW7) | w) & !LOW7
+    let low7 = w & LOW7;
+    // A byte's top bit is clear in the first sum where its low 7 bits are < 0x20, and
+    // set in the second where they are 0x7f; bytes with their own top bit set are
+    // neither.
+    let control = !(low7 + 0x6060_6060_6060_6060);
+    let del = low7 + 0x0101_0101_0101_0101;
+    (control | del) & !w & HIGH
 }
 
 fn is_special(b: u8) -> bool {
@@ -666,6 +970,33 @@ mod tests {
     }
 
     #[test]
+    fn usual_request_lines_agree_with_any() {
+        let odd = [b' ', b'\t', 0, 0x7f, 0x80, b'/', b'a', b'?', b'%'];
+        let mut taken = 0;
+        for line in [
+            &b"GET / HTTP/1.1"[..],
+            b"GET /chat?room=1&token=a%20b HTTP/1.1",
+        ] {
+            for at in 0..line.len() {
+                for &b in &odd {
+                    let mut changed = line.to_vec();
+                    changed[at] = b;
+                    for variant in [line.to_vec(), changed] {
+                        if let Some(usual) = usual_request_line(&variant, 3) {
+                            assert_eq!(Ok(usual), any_request_line(&variant, 3), "{variant:?}");
+                            taken += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(taken > 200, "{taken}");
+        assert_eq!(usual_request_line(b"GET  HTTP/1.1", 0), None);
+        assert_eq!(usual_request_line(b"GET / HTTP/1.0", 0), None);
+        assert_eq!(usual_request_line(b"POST / HTTP/1.1", 0), None);
+    }
+
+    #[test]
     fn request_lines() {
         let ok = parse_request_line(b"GET /a?b HTTP/1.1", 2).unwrap();
         assert_eq!(ok.method, Span::new(2, 5));
@@ -695,14 +1026,91 @@ mod tests {
     fn header_lines() {
         let h = parse_header_line(b"Host: \t a b \t", 0).unwrap();
         assert_eq!(h.name, Span::new(0, 4));
-        assert_eq!(h.value, Span::new(8, 11));
+        assert_eq!(h.value(), Span::new(8, 11));
         let empty = parse_header_line(b"X:", 0).unwrap();
-        assert_eq!(empty.value, Span::new(2, 2));
+        assert_eq!(empty.value(), Span::new(2, 2));
         for bad in [&b"Host : a"[..], b": a", b" Host: a", b"Ho(st: a", b"Host"] {
             assert_eq!(
                 parse_header_line(bad, 0),
                 Err(ProtocolError::MalformedHeader)
             );
+        }
+    }
+
+    /// What the general loop makes of the header line at `start`: the header
+    /// and its CR, if the line is whole and well-formed.
+    fn header_line_in_general(buf: &[u8], start: usize) -> Option<(HeaderSpan, usize)> {
+        let mut p = start;
+        let cr = loop {
+            let q = find_special(buf, p)?;
+            match buf[q] {
+                b'\t' => p = q + 1,
+                b'\r' if buf.get(q + 1) == Some(&b'\n') => break q,
+                _ => return None,
+            }
+        };
+        let header = parse_header_line(&buf[start..cr], start).ok()?;
+        Some((header, cr))
+    }
+
+    #[test]
+    fn plain_header_lines_agree_with_the_byte_by_byte_loop() {
+        let lines: [&[u8]; 10] = [
+            b"Host: example.com",
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0.0.0",
+            b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits",
+            b"a:b",
+            b"X-Y:  spaced out  ",
+            b"Origin: http://a:1",
+            b"Cookie:",
+            b"X-Sixty-Three-Bytes-Is-The-Longest-Name-The-Plain-Path-Takes-On: v",
+            b"X-Sixty-Four-Bytes-Of-Name-Are-Left-To-The-General-Loop-To-Parse: v",
+        ];
+        let odd = [
+            b' ', b':', b'\t', b'\r', b'\n', 0, 0x7f, b'(', b'_', b'A', 0x80, b'-',
+        ];
+        let mut taken = 0;
+        let mut well_formed = 0;
+        for line in lines {
+            let mut variants = vec![line.to_vec()];
+            for at in 0..=line.len() {
+                for &b in &odd {
+                    let mut inserted = line.to_vec();
+                    inserted.insert(at, b);
+                    variants.push(inserted);
+                    if at < line.len() {
+                        let mut replaced = line.to_vec();
+                        replaced[at] = b;
+                        variants.push(replaced);
+                    }
+                }
+            }
+            for variant in variants {
+                for tail in [&b"\r\nNext: line\r\n\r\n"[..], b"\r\n", b"\r", b""] {
+                    let mut buf = b"GET / HTTP/1.1\r\n".to_vec();
+                    let start = buf.len();
+                    buf.extend_from_slice(&variant);
+                    buf.extend_from_slice(tail);
+                    let fast = plain_header_line(&buf, start).map(|(header, id, cr)| {
+                        assert_eq!(id, header.id());
+                        (header, cr)
+                    });
+                    let slow = header_line_in_general(&buf, start);
+                    if fast.is_some() {
+                        assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(&buf));
+                        taken += 1;
+                    }
+                    well_formed += usize::from(slow.is_some());
+                }
+            }
+        }
+        // The plain path takes most well-formed lines, or this test says little.
+        assert!(taken * 2 > well_formed, "{taken} of {well_formed}");
+        for (i, line) in lines.iter().enumerate() {
+            let buf = [line, &b"\r\nNext: line\r\n"[..]].concat();
+            let is_last = i == lines.len() - 1;
+            assert_eq!(plain_header_line(&buf, 0).is_some(), !is_last, "{line:?}");
         }
     }
 
@@ -725,9 +1133,10 @@ mod tests {
         for (id, name) in known {
             assert_eq!(HeaderId::of(name.as_bytes()), id);
             assert_eq!(HeaderId::of(name.to_ascii_uppercase().as_bytes()), id);
-            // Every single-byte change of a known name is another header.
+            // Every single-byte change of a known name is another header, but for
+            // the case of a letter (a CR is not a `-`, nor 0xc8 an `h`, ...).
             for i in 0..name.len() {
-                for b in [b'x', b'-', b'_', b'\r', name.as_bytes()[i] ^ 0x80] {
+                for b in 0..=255u8 {
                     let mut other = name.as_bytes().to_vec();
                     other[i] = b;
                     let expected = if other.eq_ignore_ascii_case(name.as_bytes()) {
@@ -746,13 +1155,44 @@ mod tests {
     }
 
     #[test]
+    fn the_index_counts_each_id() {
+        let mut index = HeaderIndex::default();
+        let ids = [
+            HeaderId::Host,
+            HeaderId::Other,
+            HeaderId::Cookie,
+            HeaderId::Other,
+        ];
+        for i in 0..40 {
+            let id = ids[i % 4];
+            index.push(HeaderSpan::new(Span::default(), Span::default(), id), id);
+        }
+        let seen = |count, last| Seen { count, last };
+        assert_eq!(index.seen(HeaderId::Host), seen(10, 36));
+        assert_eq!(index.seen(HeaderId::Other), seen(20, 39));
+        assert_eq!(index.seen(HeaderId::Cookie), seen(10, 38));
+        assert_eq!(index.seen(HeaderId::Origin).count, 0);
+        assert_eq!(HeaderId::COUNT, 13);
+    }
+
+    #[test]
+    fn spans_keep_their_id() {
+        for (i, &id) in HeaderId::ALL.iter().enumerate() {
+            assert_eq!(id as usize, i);
+            let value = Span::new(i, (1 << 24) - 1 - i);
+            let h = HeaderSpan::new(Span::new(1, 2), value, id);
+            assert_eq!((h.name, h.value(), h.id()), (Span::new(1, 2), value, id));
+        }
+    }
+
+    #[test]
     fn the_index_spills_past_its_inline_slots() {
         let mut index = HeaderIndex::default();
         for i in 0..40 {
-            index.push(HeaderSpan {
-                name: Span::new(i, i + 1),
-                ..HeaderSpan::default()
-            });
+            index.push(
+                HeaderSpan::new(Span::new(i, i + 1), Span::default(), HeaderId::Other),
+                HeaderId::Other,
+            );
         }
         let names: Vec<u32> = index.as_slice().iter().map(|h| h.name.start).collect();
         assert_eq!(names, (0..40).collect::<Vec<u32>>());

@@ -3,7 +3,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::parse::{HeaderId, HeaderSpan, RequestLine, Span, find_byte};
+use super::parse::{
+    HeaderId, HeaderIndex, HeaderSpan, RequestLine, SeenIds, Span, eq_lower, find_byte,
+};
 use crate::error::ProtocolError;
 
 /// Headers whose values may carry a credential; `Debug` prints them as `<redacted>`.
@@ -28,10 +30,11 @@ const SECRET_HEADERS: [&str; 4] = [
 #[derive(Clone, Copy)]
 pub struct UpgradeRequest<'a> {
     raw: &'a [u8],
-    method: &'a str,
-    target: &'a str,
-    minor_version: u8,
+    /// Method, target and version; the text is taken out of `raw` when asked for.
+    line: RequestLine,
     headers: &'a [HeaderSpan],
+    /// Per id, how many headers have it and where the last is.
+    seen: &'a SeenIds,
     key: Option<Span>,
 }
 
@@ -41,9 +44,10 @@ impl<'a> UpgradeRequest<'a> {
     pub(crate) fn new(
         raw: &'a [u8],
         line: RequestLine,
-        headers: &'a [HeaderSpan],
+        index: &'a HeaderIndex,
     ) -> Result<Self, ProtocolError> {
-        let mut view = UpgradeRequest::revalidated(raw, line, headers, None);
+        let mut view =
+            UpgradeRequest::revalidated(raw, line, index.as_slice(), index.seen_ids(), None);
         view.key = view.validate()?;
         Ok(view)
     }
@@ -53,20 +57,27 @@ impl<'a> UpgradeRequest<'a> {
         raw: &'a [u8],
         line: RequestLine,
         headers: &'a [HeaderSpan],
+        seen: &'a SeenIds,
         key: Option<Span>,
     ) -> Self {
-        // Method and target are ASCII (the parser checked): one UTF-8 check for both.
-        // `METHOD SP target`
-        let text = Span::new_u32(line.method.start, line.target.end).get_str(raw);
-        let method = text.get(..line.method.len()).unwrap_or_default();
-        let target = text.get(line.method.len() + 1..).unwrap_or_default();
         UpgradeRequest {
             raw,
-            method,
-            target,
-            minor_version: line.minor_version,
+            line,
             headers,
+            seen,
             key,
+        }
+    }
+
+    /// The headers that can have id `id`: none, the one, or (for a repeated header)
+    /// all of them, which the caller filters.
+    fn with_id(&self, id: HeaderId) -> &'a [HeaderSpan] {
+        let seen = self.seen[id as usize];
+        let last = seen.last as usize;
+        match seen.count {
+            0 => &[],
+            1 => self.headers.get(last..=last).unwrap_or_default(),
+            _ => self.headers,
         }
     }
 
@@ -77,61 +88,49 @@ impl<'a> UpgradeRequest<'a> {
 
     /// Returns where the key of a valid upgrade is, `None` for a plain HTTP request.
     fn validate(&self) -> Result<Option<Span>, ProtocolError> {
-        let mut hosts = 0usize;
-        let mut upgrade_websocket = false;
-        let mut connection_upgrade = false;
-        let mut keys = 0usize;
-        let mut key = Span::default();
-        let mut versions = 0usize;
-        let mut version_13 = false;
-        let mut body = false;
-        for h in self.headers {
-            let value = h.value.get(self.raw);
-            match h.id {
-                HeaderId::Host => hosts += 1,
-                HeaderId::Upgrade => upgrade_websocket |= list_contains(value, "websocket"),
-                HeaderId::Connection => connection_upgrade |= list_contains(value, "upgrade"),
-                HeaderId::SecWebSocketKey => {
-                    keys += 1;
-                    key = h.value;
-                }
-                HeaderId::TransferEncoding => body = true,
-                HeaderId::SecWebSocketVersion => {
-                    versions += 1;
-                    version_13 = value == b"13";
-                }
-                HeaderId::ContentLength => body |= value != b"0",
-                _ => {}
-            }
-        }
+        // Each header the checks read is looked up, not searched for.
+        let count = |id: HeaderId| self.seen[id as usize].count;
+        let only = |id: HeaderId| self.headers.get(self.seen[id as usize].last as usize);
+        let hosts = count(HeaderId::Host);
+        let upgrade_websocket =
+            self.any_value(HeaderId::Upgrade, |v| list_contains(v, b"websocket"));
+        let connection_upgrade =
+            self.any_value(HeaderId::Connection, |v| list_contains(v, b"upgrade"));
+        let keys = count(HeaderId::SecWebSocketKey);
+        let versions = count(HeaderId::SecWebSocketVersion);
+        let body = count(HeaderId::TransferEncoding) > 0
+            || self.any_value(HeaderId::ContentLength, |v| v != b"0");
         if hosts > 1 {
             return Err(ProtocolError::DuplicateHost);
         }
-        if hosts == 0 && self.minor_version >= 1 {
+        if hosts == 0 && self.line.minor_version >= 1 {
             return Err(ProtocolError::MissingHost);
         }
         if !upgrade_websocket {
             return Ok(None);
         }
-        if self.method != "GET" {
+        if self.line.method.get(self.raw) != b"GET" {
             return Err(ProtocolError::MethodNotAllowed);
         }
-        if self.minor_version == 0 {
+        if self.line.minor_version == 0 {
             return Err(ProtocolError::UnsupportedHttpVersion);
         }
         // `path()` is the target itself when that starts with `/` (the usual case).
-        if !self.target.starts_with('/') && !self.path().starts_with('/') {
+        let target = self.line.target.get(self.raw);
+        if target.first() != Some(&b'/') && !self.path().starts_with('/') {
             return Err(ProtocolError::InvalidTarget);
         }
         if !connection_upgrade {
             return Err(ProtocolError::MissingConnectionUpgrade);
         }
-        if versions != 1 || !version_13 {
+        let version = only(HeaderId::SecWebSocketVersion).map(|h| h.value().get(self.raw));
+        if versions != 1 || version != Some(b"13") {
             return Err(ProtocolError::UnsupportedVersion);
         }
-        if keys != 1 {
-            return Err(ProtocolError::MissingKey);
-        }
+        let key = match only(HeaderId::SecWebSocketKey) {
+            Some(h) if keys == 1 => h.value(),
+            _ => return Err(ProtocolError::MissingKey),
+        };
         if !is_valid_key(key.get(self.raw)) {
             return Err(ProtocolError::InvalidKey);
         }
@@ -139,6 +138,20 @@ impl<'a> UpgradeRequest<'a> {
             return Err(ProtocolError::UnexpectedBody);
         }
         Ok(Some(key))
+    }
+
+    /// Whether any header with id `id` has a value that passes `test`.
+    fn any_value(&self, id: HeaderId, test: impl Fn(&[u8]) -> bool) -> bool {
+        let seen = self.seen[id as usize];
+        match seen.count {
+            0 => false,
+            // The usual case, looked up; a repeated header (rare) is walked.
+            1 => self
+                .headers
+                .get(seen.last as usize)
+                .is_some_and(|h| test(h.value().get(self.raw))),
+            _ => self.values_of(id).any(test),
+        }
     }
 
     /// Whether this is a valid WebSocket upgrade; `false` for a plain HTTP request
@@ -149,14 +162,21 @@ impl<'a> UpgradeRequest<'a> {
 
     /// The request method, e.g. `GET`
     pub fn method(&self) -> &'a str {
-        self.method
+        // ASCII: the parser checked.
+        self.line.method.get_str(self.raw)
+    }
+
+    /// Whether the method is `HEAD`, without taking out its text.
+    pub(crate) fn is_head(&self) -> bool {
+        self.line.method.get(self.raw) == b"HEAD"
     }
 
     /// The request target exactly as sent: path and query, e.g. `/chat?room=1`
     ///
     /// May hold a query-parameter credential: do not log it.
     pub fn target(&self) -> &'a str {
-        self.target
+        // ASCII: the parser checked.
+        self.line.target.get_str(self.raw)
     }
 
     /// The path of the target, without the query (`/chat`)
@@ -164,7 +184,7 @@ impl<'a> UpgradeRequest<'a> {
     /// For an absolute-form target (`http://host/chat`) this is the part after the
     /// authority, `/` if there is none.
     pub fn path(&self) -> &'a str {
-        let before_query = self.target.split('?').next().unwrap_or_default();
+        let before_query = self.target().split('?').next().unwrap_or_default();
         if before_query.starts_with('/') {
             return before_query;
         }
@@ -179,7 +199,7 @@ impl<'a> UpgradeRequest<'a> {
 
     /// The raw query string after `?`, not decoded
     pub fn query(&self) -> Option<&'a str> {
-        self.target.split_once('?').map(|(_, q)| q)
+        self.target().split_once('?').map(|(_, q)| q)
     }
 
     /// The query's `name=value` pairs, percent-decoded (`+` is a space, as in
@@ -215,7 +235,7 @@ impl<'a> UpgradeRequest<'a> {
 
     /// The HTTP minor version: 1 for HTTP/1.1, 0 for HTTP/1.0
     pub fn http_minor_version(&self) -> u8 {
-        self.minor_version
+        self.line.minor_version
     }
 
     /// Every header as `(name, value)`, in the order received; values are trimmed of
@@ -241,23 +261,23 @@ impl<'a> UpgradeRequest<'a> {
         let raw = self.raw;
         let id = HeaderId::of(name.as_bytes());
         // A header with a known id has a known name, so it never matches another name.
-        self.headers
+        self.with_id(id)
             .iter()
             .filter(move |h| {
-                h.id == id
+                h.id() == id
                     && (id != HeaderId::Other
                         || h.name.get(raw).eq_ignore_ascii_case(name.as_bytes()))
             })
-            .map(move |h| h.value.get(raw))
+            .map(move |h| h.value().get(raw))
     }
 
     /// The values of every header with id `id` (not `Other`), in order.
     pub(crate) fn values_of(&self, id: HeaderId) -> impl Iterator<Item = &'a [u8]> + use<'a> {
         let raw = self.raw;
-        self.headers
+        self.with_id(id)
             .iter()
-            .filter(move |h| h.id == id)
-            .map(move |h| h.value.get(raw))
+            .filter(move |h| h.id() == id)
+            .map(move |h| h.value().get(raw))
     }
 
     /// The `Host` header
@@ -290,7 +310,7 @@ impl<'a> UpgradeRequest<'a> {
     /// This list can hold a credential (`access_token, <token>`): never accept the
     /// token itself as the subprotocol, and do not log the list.
     pub fn subprotocols(&self) -> ListItems<'a> {
-        ListItems::new(self.headers(), HeaderId::SecWebSocketProtocol)
+        ListItems::new(self.headers_with(HeaderId::SecWebSocketProtocol))
     }
 
     /// Whether the client offered subprotocol `protocol` (case-sensitive, RFC 6455 §4.1)
@@ -301,7 +321,7 @@ impl<'a> UpgradeRequest<'a> {
     /// The extensions offered in `Sec-WebSocket-Extensions`, each with its parameters
     /// as sent (`permessage-deflate; client_max_window_bits`)
     pub fn extensions(&self) -> ListItems<'a> {
-        ListItems::new(self.headers(), HeaderId::SecWebSocketExtensions)
+        ListItems::new(self.headers_with(HeaderId::SecWebSocketExtensions))
     }
 
     /// The cookies of every `Cookie` header as `(name, value)` (RFC 6265 §4.2.1;
@@ -309,11 +329,17 @@ impl<'a> UpgradeRequest<'a> {
     /// lack `=` are skipped)
     pub fn cookies(&self) -> Cookies<'a> {
         Cookies {
-            headers: HeaderIter {
-                id: Some(HeaderId::Cookie),
-                ..self.headers()
-            },
+            headers: self.headers_with(HeaderId::Cookie),
             rest: &[],
+        }
+    }
+
+    /// The headers with id `id` (not `Other`), as `(name, value)`.
+    fn headers_with(&self, id: HeaderId) -> HeaderIter<'a> {
+        HeaderIter {
+            raw: self.raw,
+            headers: self.with_id(id).iter(),
+            id: Some(id),
         }
     }
 
@@ -340,7 +366,7 @@ impl fmt::Debug for UpgradeRequest<'_> {
             }
         }
         f.debug_struct("UpgradeRequest")
-            .field("method", &self.method)
+            .field("method", &self.method())
             .field("path", &self.path())
             .field("query", &self.query().map(|_| "<redacted>"))
             .field("is_upgrade", &self.is_upgrade())
@@ -363,8 +389,8 @@ impl<'a> Iterator for HeaderIter<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         for h in self.headers.by_ref() {
-            if self.id.is_none_or(|want| h.id == want) {
-                return Some((h.name.get_str(self.raw), h.value.get(self.raw)));
+            if self.id.is_none_or(|want| h.id() == want) {
+                return Some((h.name.get_str(self.raw), h.value().get(self.raw)));
             }
         }
         None
@@ -380,14 +406,9 @@ pub struct ListItems<'a> {
 }
 
 impl<'a> ListItems<'a> {
-    fn new(headers: HeaderIter<'a>, id: HeaderId) -> Self {
-        ListItems {
-            headers: HeaderIter {
-                id: Some(id),
-                ..headers
-            },
-            rest: &[],
-        }
+    /// The items of `headers`' values.
+    fn new(headers: HeaderIter<'a>) -> Self {
+        ListItems { headers, rest: &[] }
     }
 }
 
@@ -465,13 +486,15 @@ fn split_list_item(s: &[u8]) -> (&[u8], &[u8]) {
     (s, &[])
 }
 
-/// Whether the comma-separated list `value` holds `token` (ASCII case-insensitive).
-fn list_contains(value: &[u8], token: &str) -> bool {
-    // Nearly always the list is the token alone (`Upgrade: websocket`).
-    value.eq_ignore_ascii_case(token.as_bytes())
+/// Whether the comma-separated list `value` holds `token` (lowercase letters; ASCII
+/// case-insensitive).
+fn list_contains<const N: usize>(value: &[u8], token: &[u8; N]) -> bool {
+    // Nearly always the list is the token alone (`Upgrade: websocket`): a few word
+    // compares.
+    eq_lower(value, token)
         || value
             .split(|&b| b == b',')
-            .any(|item| trim_ows(item).eq_ignore_ascii_case(token.as_bytes()))
+            .any(|item| trim_ows(item).eq_ignore_ascii_case(token))
 }
 
 pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
@@ -490,11 +513,17 @@ fn is_valid_key(key: &[u8]) -> bool {
     let Ok(key) = <&[u8; 24]>::try_from(key) else {
         return false;
     };
-    // A fold without early exit over a fixed length: a few vector instructions.
-    let alphabet = key[..22].iter().fold(true, |ok, &b| ok & is_base64(b));
+    // The 22 characters as two overlapping blocks of 16, each a fold without early
+    // exit over a fixed length: a few vector instructions.
+    let block = |at: usize| <&[u8; 16]>::try_from(&key[at..at + 16]).is_ok_and(all_base64);
+    let alphabet = block(0) & block(6);
     // The characters whose 6-bit value has its low 4 bits zero: 0, 16, 32, 48.
     let zero_bits = matches!(key[21], b'A' | b'Q' | b'g' | b'w');
     alphabet & zero_bits & (key[22..] == *b"==")
+}
+
+fn all_base64(block: &[u8; 16]) -> bool {
+    block.iter().fold(true, |ok, &b| ok & is_base64(b))
 }
 
 fn is_base64(b: u8) -> bool {
@@ -616,8 +645,12 @@ mod tests {
             split_list_item(br#"a; p="x\",y", b"#),
             (&br#"a; p="x\",y""#[..], &b" b"[..])
         );
-        assert!(list_contains(b"keep-alive, Upgrade", "upgrade"));
-        assert!(!list_contains(b"keep-alive, Upgrades", "upgrade"));
+        assert!(list_contains(b"keep-alive, Upgrade", b"upgrade"));
+        assert!(!list_contains(b"keep-alive, Upgrades", b"upgrade"));
+        assert!(list_contains(b"UpGrade", b"upgrade"));
+        assert!(!list_contains(b"upgrad\xc5", b"upgrade"));
+        assert!(list_contains(b"WebSocket", b"websocket"));
+        assert!(!list_contains(b"websocket\r", b"websocket"));
         assert_eq!(trim_ows(b" \t x y\t "), b"x y");
     }
 }

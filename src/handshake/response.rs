@@ -369,6 +369,28 @@ impl Response {
         for c in self.challenges.iter().flatten() {
             check_value(c.realm.as_bytes())?;
         }
+        if let (true, None, Some(texts)) = (
+            self.headers.is_empty(),
+            &self.body,
+            status_texts(self.status),
+        ) {
+            // The usual rejection (a 401 with its challenges, say): the status line,
+            // the challenges, then one tail built at compile time.
+            // A challenge line is at most 80 bytes besides its (escaped) realm.
+            let challenges: usize = self
+                .challenges
+                .iter()
+                .flatten()
+                .map(|c| 80 + 2 * c.realm.len())
+                .sum();
+            out.reserve(texts.line.len() + challenges + texts.tail_len);
+            out.extend_from_slice(texts.line.as_bytes());
+            for c in self.challenges.iter().flatten() {
+                c.write_header(out);
+            }
+            out.extend_from_slice(texts.tail(head_only));
+            return Ok(());
+        }
         // One allocation at most when `out` starts empty: the fixed lines fit in 192.
         let challenges: usize = self
             .challenges
@@ -394,9 +416,13 @@ impl Response {
             .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
         match (&self.body, status_texts(self.status)) {
             (Some(body), _) => write_rest(has_type, &[body], self.status, head_only, out),
-            (None, Some((_, default))) => {
-                write_rest(has_type, &[default.as_bytes()], self.status, head_only, out)
-            }
+            (None, Some(texts)) => write_rest(
+                has_type,
+                &[texts.body.as_bytes()],
+                self.status,
+                head_only,
+                out,
+            ),
             (None, None) => {
                 let digits = status_digits(self.status);
                 let default = [&digits[..], b" \n"];
@@ -510,12 +536,27 @@ pub(crate) fn write_accept(
     if let Some(p) = subprotocol {
         check_value(p.as_bytes())?;
     }
+    // The hash first (a validated key is always 24 bytes), the encoding last: the
+    // hash's latency then overlaps the copy of the lines that do not need it.
+    let digest = <&[u8; 24]>::try_from(key).map(sha1_of_key_and_guid);
     let headers_len: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
     out.reserve(160 + subprotocol.map_or(0, |p| p.len()) + headers_len);
     out.extend_from_slice(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
     );
-    out.extend_from_slice(&accept_key(key).0);
+    let accept = match digest {
+        Ok(digest) => AcceptKey(base64_of_digest(&digest)),
+        Err(_) => accept_key(key),
+    };
+    if subprotocol.is_none() && headers.is_empty() {
+        // The usual 101 ends here: the value and both line ends in one copy.
+        let mut last = [0; 32];
+        last[..28].copy_from_slice(&accept.0);
+        last[28..].copy_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(&last);
+        return Ok(());
+    }
+    out.extend_from_slice(&accept.0);
     out.extend_from_slice(b"\r\n");
     if let Some(p) = subprotocol {
         out.extend_from_slice(b"Sec-WebSocket-Protocol: ");
@@ -535,7 +576,7 @@ pub(crate) fn write_accept(
 /// assert_eq!(accept.as_str(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 /// ```
 pub fn accept_key(key: &[u8]) -> AcceptKey {
-    if key.len() == 24 {
+    if let Ok(key) = <&[u8; 24]>::try_from(key) {
         return AcceptKey(base64_of_digest(&sha1_of_key_and_guid(key)));
     }
     let mut sha = Sha1::new();
@@ -549,7 +590,7 @@ pub fn accept_key(key: &[u8]) -> AcceptKey {
 /// Those 60 bytes always pad to the same two blocks, laid out here and handed to the
 /// compression function directly (it uses SHA-NI where the CPU has it); the general
 /// hasher's buffering costs about as much as the hashing for so short a message.
-fn sha1_of_key_and_guid(key: &[u8]) -> [u8; 20] {
+fn sha1_of_key_and_guid(key: &[u8; 24]) -> [u8; 20] {
     let mut blocks = [Block::<Sha1Core>::default(); 2];
     blocks[0][..24].copy_from_slice(key);
     blocks[0][24..60].copy_from_slice(WEBSOCKET_GUID);
@@ -646,8 +687,8 @@ fn write_headers(headers: &[(HeaderText, HeaderText)], out: &mut Vec<u8>) {
 }
 
 fn write_status_line(status: u16, out: &mut Vec<u8>) {
-    if let Some((line, _)) = status_texts(status) {
-        out.extend_from_slice(line.as_bytes());
+    if let Some(texts) = status_texts(status) {
+        out.extend_from_slice(texts.line.as_bytes());
         return;
     }
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -681,6 +722,71 @@ fn write_decimal(mut n: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(&digits[i..]);
 }
 
+/// The texts of a status with a reason phrase
+struct StatusTexts {
+    /// `HTTP/1.1 <code> <reason>\r\n`
+    line: &'static str,
+    /// The default body, `<code> <reason>\n`
+    body: &'static str,
+    /// What ends a response with no header but the challenges and the default body:
+    /// `Content-Type`, `Content-Length`, `Connection: close`, the blank line, the
+    /// body (as `write_rest` writes them), in `tail[..tail_len]`.
+    tail: [u8; 160],
+    tail_len: usize,
+    /// How many of the tail's bytes are the body.
+    tail_body: usize,
+}
+
+impl StatusTexts {
+    const fn new(status: u16, line: &'static str, body: &'static str) -> Self {
+        const fn put(tail: &mut [u8; 160], at: usize, bytes: &[u8]) -> usize {
+            let mut i = 0;
+            while i < bytes.len() {
+                tail[at + i] = bytes[i];
+                i += 1;
+            }
+            at + bytes.len()
+        }
+        let mut tail = [0; 160];
+        if status == 204 || status == 304 {
+            let len = put(&mut tail, 0, b"Connection: close\r\n\r\n");
+            return StatusTexts {
+                line,
+                body,
+                tail,
+                tail_len: len,
+                tail_body: 0,
+            };
+        }
+        let mut at = put(
+            &mut tail,
+            0,
+            b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: ",
+        );
+        // The body's length in decimal: two digits at most.
+        assert!(body.len() < 100);
+        if body.len() >= 10 {
+            at = put(&mut tail, at, &[b'0' + (body.len() / 10) as u8]);
+        }
+        at = put(&mut tail, at, &[b'0' + (body.len() % 10) as u8]);
+        at = put(&mut tail, at, b"\r\nConnection: close\r\n\r\n");
+        let len = put(&mut tail, at, body.as_bytes());
+        StatusTexts {
+            line,
+            body,
+            tail,
+            tail_len: len,
+            tail_body: body.len(),
+        }
+    }
+
+    /// The tail, without the body for a `HEAD` request.
+    fn tail(&self, head_only: bool) -> &[u8] {
+        let len = self.tail_len - if head_only { self.tail_body } else { 0 };
+        self.tail.get(..len).unwrap_or_default()
+    }
+}
+
 /// Defines, from one table, `reason` and `status_texts`.
 macro_rules! statuses {
     ($($code:literal $reason:literal,)*) => {
@@ -693,14 +799,17 @@ macro_rules! statuses {
             }
         }
 
-        /// For a status with a reason phrase, its status line and its default body
-        /// (`<code> <reason>`), each one static string to copy.
-        fn status_texts(status: u16) -> Option<(&'static str, &'static str)> {
+        /// For a status with a reason phrase, its texts, each built at compile time.
+        fn status_texts(status: u16) -> Option<&'static StatusTexts> {
             match status {
-                $($code => Some((
-                    concat!("HTTP/1.1 ", $code, " ", $reason, "\r\n"),
-                    concat!($code, " ", $reason, "\n"),
-                )),)*
+                $($code => {
+                    const TEXTS: StatusTexts = StatusTexts::new(
+                        $code,
+                        concat!("HTTP/1.1 ", $code, " ", $reason, "\r\n"),
+                        concat!($code, " ", $reason, "\n"),
+                    );
+                    Some(&TEXTS)
+                })*
                 _ => None,
             }
         }
@@ -899,6 +1008,33 @@ mod tests {
               Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
               Sec-WebSocket-Protocol: chat\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn status_tails_are_what_write_rest_writes() {
+        let mut n = 0;
+        for status in 100..=999 {
+            let Some(texts) = status_texts(status) else {
+                continue;
+            };
+            n += 1;
+            for head_only in [false, true] {
+                let mut expected = Vec::new();
+                write_rest(
+                    false,
+                    &[texts.body.as_bytes()],
+                    status,
+                    head_only,
+                    &mut expected,
+                );
+                assert_eq!(texts.tail(head_only), &expected[..], "{status} {head_only}");
+            }
+            assert_eq!(
+                texts.line,
+                format!("HTTP/1.1 {status} {}\r\n", reason(status))
+            );
+        }
+        assert_eq!(n, 30);
     }
 
     #[test]
