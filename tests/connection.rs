@@ -395,6 +395,22 @@ fn an_idle_connection_holds_under_512_bytes() {
     println!("idle connection: {} bytes", conn.memory_usage());
 }
 
+#[test]
+fn a_huge_message_does_not_make_later_bursts_allocate_as_much() {
+    // The next burst's buffer is sized from the last one, up to a cap.
+    let mut conn = ServerConnection::new((), &Config::default());
+    let huge = vec![7u8; 4 << 20];
+    conn.handle_input(&frame(true, 2, &huge)).unwrap();
+    assert_eq!(collect(&mut conn).unwrap(), vec![Ev::Binary(huge)]);
+    assert!(conn.memory_usage() <= 512, "{}", conn.memory_usage());
+    conn.handle_input(&frame(true, 2, b"x")[..3]).unwrap();
+    let held = conn.memory_usage();
+    assert!((1 << 10..=(256 << 10) + 512).contains(&held), "{held}");
+    conn.handle_input(&frame(true, 2, b"x")[3..]).unwrap();
+    assert_eq!(collect(&mut conn).unwrap(), vec![Ev::Binary(b"x".to_vec())]);
+    assert!(conn.memory_usage() <= 512, "{}", conn.memory_usage());
+}
+
 // ---- properties ----
 
 fn arb_opcode() -> impl Strategy<Value = OpCode> {

@@ -187,6 +187,9 @@ struct Recv {
     /// A one-frame message waiting in `buf` for the rest of its payload: how many
     /// payload bytes were seen, and (for text) their UTF-8 state.
     waiting: Option<(usize, Utf8Stream)>,
+    /// The capacity `buf` had when it was last released (at most
+    /// [`MAX_REMEMBERED_CAPACITY`]).
+    last_capacity: usize,
     /// Bytes copied in, moved, parsed, unmasked or validated: a work measure.
     touched: u64,
 }
@@ -209,6 +212,12 @@ enum Walk {
         remaining: u64,
     },
 }
+
+/// The largest input buffer a connection allocates at once for the next burst
+/// because the last one needed it: enough for a large read plus a large frame's
+/// start, small enough that one huge message does not make every later one pay for
+/// a huge allocation.
+const MAX_REMEMBERED_CAPACITY: usize = 256 << 10;
 
 /// The smallest data frame payload worth unmasking on the way in.
 const WALK_MIN_PAYLOAD: u64 = 512;
@@ -324,6 +333,7 @@ impl<U> ServerConnection<U> {
                 message: None,
                 walk: Walk::Header { at: 0 },
                 waiting: None,
+                last_capacity: 0,
                 touched: 0,
             },
             core: Core {
@@ -848,6 +858,7 @@ impl<U> ServerConnection<U> {
     fn release_input(&mut self) {
         let r = &mut self.recv;
         if r.pos == r.buf.len() {
+            r.last_capacity = r.buf.capacity().min(MAX_REMEMBERED_CAPACITY);
             r.buf = Vec::new();
             r.pos = 0;
             if let Walk::Header { at } = &mut r.walk {
@@ -1168,6 +1179,11 @@ impl Recv {
     /// Append input to `buf`, unmasking the payloads of large data frames on the way
     fn ingest(&mut self, mut input: &[u8]) {
         self.touched += input.len() as u64;
+        if self.buf.capacity() == 0 {
+            // What the last burst grew to, at once: growing again step by step costs
+            // copies and fresh pages on every burst.
+            self.buf.reserve(input.len().max(self.last_capacity));
+        }
         self.buf.reserve(input.len());
         while !input.is_empty() {
             match self.walk {
