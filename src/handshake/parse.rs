@@ -599,9 +599,7 @@ fn is_alnum_dash(buf: &[u8], start: usize, end: usize) -> bool {
     let mut at = start;
     while at < end {
         let Some(chunk) = buf.get(at..at + 16) else {
-            return buf[at..end]
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b == b'-');
+            return buf[at..end].iter().all(|&b| is_alnum_dash_byte(b));
         };
         if !alnum_dash_prefix(chunk.try_into().unwrap_or(&[0; 16]), end - at) {
             return false;
@@ -620,11 +618,15 @@ fn alnum_dash_prefix(chunk: &[u8; 16], len: usize) -> bool {
     chunk
         .iter()
         .zip(&PAST[len.min(16)])
-        .fold(true, |ok, (&b, &past)| {
-            let letter = (b | 0x20).wrapping_sub(b'a') < 26;
-            let digit = b.wrapping_sub(b'0') < 10;
-            ok & (letter | digit | (b == b'-') | past)
-        })
+        .fold(true, |ok, (&b, &past)| ok & (is_alnum_dash_byte(b) | past))
+}
+
+/// A letter, digit or `-`, in a form that vectorises (no early exit, no table).
+#[inline(always)]
+fn is_alnum_dash_byte(b: u8) -> bool {
+    let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+    let digit = b.wrapping_sub(b'0') < 10;
+    letter | digit | (b == b'-')
 }
 
 /// `PAST[len][i]`: whether lane `i` is past the first `len`.
@@ -693,13 +695,7 @@ fn alnum_dash_len(chunk: &[u8; 16]) -> usize {
     // Shaped like `has_special` so that it compiles to vector instructions.
     let mut flags = [0u8; 16];
     for (flag, &b) in flags.iter_mut().zip(chunk) {
-        let letter = (b | 0x20).wrapping_sub(b'a') < 26;
-        let digit = b.wrapping_sub(b'0') < 10;
-        *flag = if letter | digit | (b == b'-') {
-            0
-        } else {
-            0xff
-        };
+        *flag = if is_alnum_dash_byte(b) { 0 } else { 0xff };
     }
     (u128::from_le_bytes(flags).trailing_zeros() / 8) as usize
 }

@@ -90,14 +90,16 @@ impl<'a> UpgradeRequest<'a> {
     fn validate(&self) -> Result<Option<Span>, ProtocolError> {
         // Each header the checks read is looked up, not searched for.
         let count = |id: HeaderId| self.seen[id as usize].count;
-        let only = |id: HeaderId| self.headers.get(self.seen[id as usize].last as usize);
+        // The value of the one header with id `id`; `None` when none or several have it.
+        let only = |id: HeaderId| match self.with_id(id) {
+            [h] => Some(h.value()),
+            _ => None,
+        };
         let hosts = count(HeaderId::Host);
         let upgrade_websocket =
             self.any_value(HeaderId::Upgrade, |v| list_contains(v, b"websocket"));
         let connection_upgrade =
             self.any_value(HeaderId::Connection, |v| list_contains(v, b"upgrade"));
-        let keys = count(HeaderId::SecWebSocketKey);
-        let versions = count(HeaderId::SecWebSocketVersion);
         let body = count(HeaderId::TransferEncoding) > 0
             || self.any_value(HeaderId::ContentLength, |v| v != b"0");
         if hosts > 1 {
@@ -123,13 +125,12 @@ impl<'a> UpgradeRequest<'a> {
         if !connection_upgrade {
             return Err(ProtocolError::MissingConnectionUpgrade);
         }
-        let version = only(HeaderId::SecWebSocketVersion).map(|h| h.value().get(self.raw));
-        if versions != 1 || version != Some(b"13") {
+        let version = only(HeaderId::SecWebSocketVersion).map(|v| v.get(self.raw));
+        if version != Some(&b"13"[..]) {
             return Err(ProtocolError::UnsupportedVersion);
         }
-        let key = match only(HeaderId::SecWebSocketKey) {
-            Some(h) if keys == 1 => h.value(),
-            _ => return Err(ProtocolError::MissingKey),
+        let Some(key) = only(HeaderId::SecWebSocketKey) else {
+            return Err(ProtocolError::MissingKey);
         };
         if !is_valid_key(key.get(self.raw)) {
             return Err(ProtocolError::InvalidKey);
@@ -142,14 +143,9 @@ impl<'a> UpgradeRequest<'a> {
 
     /// Whether any header with id `id` has a value that passes `test`.
     fn any_value(&self, id: HeaderId, test: impl Fn(&[u8]) -> bool) -> bool {
-        let seen = self.seen[id as usize];
-        match seen.count {
-            0 => false,
-            // The usual case, looked up; a repeated header (rare) is walked.
-            1 => self
-                .headers
-                .get(seen.last as usize)
-                .is_some_and(|h| test(h.value().get(self.raw))),
+        match self.with_id(id) {
+            // The usual case: the one header, no id to check.
+            [h] => test(h.value().get(self.raw)),
             _ => self.values_of(id).any(test),
         }
     }
