@@ -411,6 +411,35 @@ fn a_huge_message_does_not_make_later_bursts_allocate_as_much() {
     assert!(conn.memory_usage() <= 512, "{}", conn.memory_usage());
 }
 
+#[test]
+fn a_long_stream_of_large_frames_keeps_the_buffer_within_a_few_frames() {
+    // Reads that never line up with frame ends leave the buffer never empty. The bytes
+    // consumed ahead of a waiting frame must still be dropped, or the buffer grows
+    // with the stream (it once reached 2x everything received).
+    for size in [64 << 10, 300 << 10] {
+        let mut conn = ServerConnection::new((), &Config::default());
+        let message: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let one = frame(true, 2, &message);
+        let stream = one.repeat((8 << 20) / size);
+        let mut delivered = 0;
+        let mut most = 0;
+        for read in stream.chunks(65_537) {
+            conn.handle_input(read).unwrap();
+            while let Some(event) = conn.poll_event().unwrap() {
+                assert!(matches!(event, Event::Binary(b) if b == &message[..]));
+                delivered += 1;
+            }
+            most = most.max(conn.memory_usage());
+        }
+        assert_eq!(delivered, (8 << 20) / size);
+        let bound = 4 * size + (256 << 10);
+        assert!(
+            most <= bound,
+            "{size}-byte frames: {most} bytes held, over {bound}"
+        );
+    }
+}
+
 // ---- properties ----
 
 fn arb_opcode() -> impl Strategy<Value = OpCode> {

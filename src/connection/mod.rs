@@ -411,16 +411,7 @@ impl<U> ServerConnection<U> {
         // the buffer is full, and is paid once per buffer rather than once per input.
         // The walk's place moves with the bytes.
         if r.pos > 0 && (r.pos == r.buf.len() || r.buf.capacity() - r.buf.len() < input.len()) {
-            if r.pos == r.buf.len() {
-                r.buf.clear();
-            } else {
-                r.touched += (r.buf.len() - r.pos) as u64;
-                r.buf.drain(..r.pos);
-            }
-            if let Walk::Header { at } = &mut r.walk {
-                *at -= r.pos;
-            }
-            r.pos = 0;
+            r.drop_consumed();
         }
         if r.buf.is_empty() {
             r.resume_walk();
@@ -747,9 +738,19 @@ impl<U> ServerConnection<U> {
                 r.touched += new.len() as u64;
             }
             *checked = available;
-            if header.payload_len <= 2 * available as u64 {
-                // Room for the rest now (see the reservation below).
-                r.buf.reserve(header.payload_len as usize - available);
+            let total = header_len + header.payload_len as usize;
+            if r.pos > 0 && r.pos + total > r.buf.capacity() {
+                // It will not fit where it starts: move it to the front now, while only
+                // its first piece is here, rather than once the buffer is full.
+                r.drop_consumed();
+            }
+            if header.payload_len <= 2 * available as u64 && total > r.buf.capacity() {
+                // Room for the frame now (see the reservation below), and as much again
+                // (at least 256 KiB), so that the frames after it seldom need moving.
+                // Counted from the front: the buffer stays within a few frames, however
+                // long the stream.
+                let room = total + total.max(MAX_REMEMBERED_CAPACITY);
+                r.buf.reserve(room - r.buf.len());
             }
             return Ok(Next::Wait);
         }
@@ -1177,6 +1178,21 @@ impl Recv {
     }
 
     /// Append input to `buf`, unmasking the payloads of large data frames on the way
+    /// Move the unconsumed bytes to the front of `buf`; the walk's place moves with
+    /// them
+    fn drop_consumed(&mut self) {
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+        } else {
+            self.touched += (self.buf.len() - self.pos) as u64;
+            self.buf.drain(..self.pos);
+        }
+        if let Walk::Header { at } = &mut self.walk {
+            *at -= self.pos;
+        }
+        self.pos = 0;
+    }
+
     fn ingest(&mut self, mut input: &[u8]) {
         self.touched += input.len() as u64;
         if self.buf.capacity() == 0 {
