@@ -738,12 +738,10 @@ fn encode_binary(c: &mut Criterion) {
             b.iter(|| fastwebsockets_encode(&mut ws, black_box(&payload), frames))
         });
         written.push(ws.into_inner().written);
-        // Every timed round wrote all of its frames.
+        // Every timed round wrote all of its frames (a cell left out by a filter
+        // wrote nothing).
         for w in written {
-            assert!(
-                w > 0 && w % expected.len() == 0,
-                "{param}: {w} bytes written"
-            );
+            assert!(w % expected.len() == 0, "{param}: {w} bytes written");
         }
     }
     g.finish();
