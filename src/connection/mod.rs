@@ -549,12 +549,8 @@ impl<U> ServerConnection<U> {
         }
         let frame = rest.get_mut(..header_len + len)?;
         let (head, payload) = frame.split_at_mut(header_len);
-        let key = [
-            head[header_len - 4],
-            head[header_len - 3],
-            head[header_len - 2],
-            head[header_len - 1],
-        ];
+        let mut key = [0u8; 4];
+        key.copy_from_slice(&head[header_len - 4..]);
         if len <= MAX_CONTROL_PAYLOAD {
             mask_short(payload, key);
         } else {
