@@ -734,19 +734,23 @@ impl<U> ServerConnection<U> {
                 r.touched += new.len() as u64;
             }
             *checked = available;
-            let total = header_len + header.payload_len as usize;
-            if r.pos > 0 && r.pos + total > r.buf.capacity() {
-                // It will not fit where it starts: move it to the front now, while only
-                // its first piece is here, rather than once the buffer is full.
+            // At most `max_frame_bytes` and a header: saturating only matters where
+            // usize is 32 bits.
+            let total = header_len.saturating_add(header.payload_len as usize);
+            if r.pos > 0 && r.pos.saturating_add(total) > r.buf.capacity() {
+                // It will not fit where it starts: move it to the front now, while
+                // usually only its first piece is here, rather than once the buffer is
+                // full.
                 r.drop_consumed();
             }
             if header.payload_len <= 2 * available as u64 && total > r.buf.capacity() {
                 // Room for the frame now (see the reservation below), and as much again
                 // (at least 256 KiB), so that the frames after it seldom need moving.
                 // Counted from the front: the buffer stays within a few frames, however
-                // long the stream.
-                let room = total + total.max(MAX_REMEMBERED_CAPACITY);
-                r.buf.reserve(room - r.buf.len());
+                // long the stream. Only a head start: if it cannot be had, the buffer
+                // grows as the bytes come.
+                let room = total.saturating_add(total.max(MAX_REMEMBERED_CAPACITY));
+                let _ = r.buf.try_reserve(room - r.buf.len());
             }
             return Ok(Next::Wait);
         }
