@@ -407,9 +407,9 @@ impl<U> ServerConnection<U> {
         }
         let r = &mut self.recv;
         // Drop what was consumed, unless the input fits after it: then moving the
-        // rest (a large frame waiting for its end, say) to the front can wait until
-        // the buffer is full, and is paid once per buffer rather than once per input.
-        // The walk's place moves with the bytes.
+        // rest to the front can wait until the buffer is full, and is paid once per
+        // buffer rather than once per input. (A large frame waiting for its end is
+        // moved sooner, when it starts: see `start_data_frame`.)
         if r.pos > 0 && (r.pos == r.buf.len() || r.buf.capacity() - r.buf.len() < input.len()) {
             r.drop_consumed();
         }
@@ -1177,7 +1177,6 @@ impl Recv {
         };
     }
 
-    /// Append input to `buf`, unmasking the payloads of large data frames on the way
     /// Move the unconsumed bytes to the front of `buf`; the walk's place moves with
     /// them
     fn drop_consumed(&mut self) {
@@ -1193,6 +1192,7 @@ impl Recv {
         self.pos = 0;
     }
 
+    /// Append input to `buf`, unmasking the payloads of large data frames on the way
     fn ingest(&mut self, mut input: &[u8]) {
         self.touched += input.len() as u64;
         if self.buf.capacity() == 0 {
