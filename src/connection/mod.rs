@@ -219,6 +219,10 @@ enum Walk {
 /// a huge allocation.
 const MAX_REMEMBERED_CAPACITY: usize = 256 << 10;
 
+/// The least room a large frame waiting in the input buffer reserves beyond itself
+/// (four 64 KiB reads), so that the frames after it seldom need moving to the front.
+const MIN_ROOM_AFTER_WAITING: usize = 256 << 10;
+
 /// The smallest data frame payload worth unmasking on the way in.
 const WALK_MIN_PAYLOAD: u64 = 512;
 
@@ -745,11 +749,10 @@ impl<U> ServerConnection<U> {
             }
             if header.payload_len <= 2 * available as u64 && total > r.buf.capacity() {
                 // Room for the frame now (see the reservation below), and as much again
-                // (at least 256 KiB), so that the frames after it seldom need moving.
-                // Counted from the front: the buffer stays within a few frames, however
-                // long the stream. Only a head start: if it cannot be had, the buffer
-                // grows as the bytes come.
-                let room = total.saturating_add(total.max(MAX_REMEMBERED_CAPACITY));
+                // (see MIN_ROOM_AFTER_WAITING). Counted from the front: the buffer
+                // stays within a few frames, however long the stream. Only a head
+                // start: if it cannot be had, the buffer grows as the bytes come.
+                let room = total.saturating_add(total.max(MIN_ROOM_AFTER_WAITING));
                 let _ = r.buf.try_reserve(room - r.buf.len());
             }
             return Ok(Next::Wait);
