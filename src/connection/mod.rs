@@ -1079,6 +1079,12 @@ impl<U> ServerConnection<U> {
     }
 
     /// Bytes of memory this connection holds: the struct and its buffers' capacity
+    ///
+    /// Idle, that is the struct alone (a few hundred bytes). While input streams in,
+    /// the input buffer holds what has not been polled yet, or a large frame still
+    /// arriving, with room for about as much again: a few frames and a read at most,
+    /// however long the stream. A message in several frames is assembled in a buffer
+    /// of its own, up to [`Config::max_message_bytes`]; output waits until drained.
     pub fn memory_usage(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.recv.buf.capacity()
