@@ -601,24 +601,12 @@ fn is_alnum_dash(buf: &[u8], start: usize, end: usize) -> bool {
         let Some(chunk) = buf.get(at..at + 16) else {
             return buf[at..end].iter().all(|&b| is_alnum_dash_byte(b));
         };
-        if !alnum_dash_prefix(chunk.try_into().unwrap_or(&[0; 16]), end - at) {
+        if alnum_dash_len(chunk.try_into().unwrap_or(&[0; 16])) < (end - at).min(16) {
             return false;
         }
         at += 16;
     }
     true
-}
-
-/// Whether the first `len` of 16 bytes (all of them if `len` > 16) are letters,
-/// digits or `-`.
-fn alnum_dash_prefix(chunk: &[u8; 16], len: usize) -> bool {
-    // A fold with no early exit over a fixed length: it compiles to vector
-    // instructions (the bytes past `len` are let through by a row of a table, which a
-    // comparison with the lane number would spell out lane by lane).
-    chunk
-        .iter()
-        .zip(&PAST[len.min(16)])
-        .fold(true, |ok, (&b, &past)| ok & (is_alnum_dash_byte(b) | past))
 }
 
 /// A letter, digit or `-`, in a form that vectorises (no early exit, no table).
@@ -628,21 +616,6 @@ fn is_alnum_dash_byte(b: u8) -> bool {
     let digit = b.wrapping_sub(b'0') < 10;
     letter | digit | (b == b'-')
 }
-
-/// `PAST[len][i]`: whether lane `i` is past the first `len`.
-static PAST: [[bool; 16]; 17] = {
-    let mut table = [[false; 16]; 17];
-    let mut len = 0;
-    while len <= 16 {
-        let mut i = len;
-        while i < 16 {
-            table[len][i] = true;
-            i += 1;
-        }
-        len += 1;
-    }
-    table
-};
 
 /// `name ":" OWS value OWS` (RFC 9112 §5). Control bytes and DEL were already refused
 /// by the scan, so the value needs no further check; the name must be a token and
