@@ -91,6 +91,15 @@
 //! [`ServerHandshake::handle_input_deferred`] and [`PendingHandshake::decide`]. The
 //! layers: [`frame`] (the wire codec), [`handshake`], [`auth`] (credentials),
 //! [`connection`] (messages, close handshake, first-message authentication).
+//!
+//! # Without the standard library
+//!
+//! The crate needs only `core` and `alloc`. With `default-features = false` it builds
+//! for targets without `std` (an embedded TCP stack, say). The default `std` feature
+//! only lets the UTF-8 check of text messages choose its SIMD code for the CPU at run
+//! time; without it the check uses what the build targets (on baseline x86-64, the
+//! scalar check).
+#![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
@@ -98,6 +107,8 @@
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+extern crate alloc;
 
 pub mod auth;
 mod config;

@@ -33,8 +33,9 @@
 //! assert!(out.starts_with(b"HTTP/1.1 426 "));
 //! ```
 
-use std::borrow::Cow;
-use std::fmt;
+use alloc::borrow::Cow;
+use alloc::vec::Vec;
+use core::fmt;
 
 use base64::Engine as _;
 
@@ -72,7 +73,7 @@ impl<'a> Secret<'a> {
 
     /// The secret as text, if it is UTF-8. Keep it out of logs.
     pub fn expose_str(&self) -> Option<&str> {
-        std::str::from_utf8(&self.0).ok()
+        core::str::from_utf8(&self.0).ok()
     }
 
     /// Compare with `expected` in time that depends only on the lengths
@@ -100,7 +101,7 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     }
     let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
     // Keep the optimiser from turning the fold into an early-exit comparison.
-    std::hint::black_box(diff) == 0
+    core::hint::black_box(diff) == 0
 }
 
 /// The `Authorization` header is present but not usable

@@ -69,6 +69,8 @@ use crate::frame::{
     extend_unmasked, mask_short, parse_close_payload,
 };
 use crate::handshake::Accepted;
+use alloc::string::ToString;
+use alloc::vec::Vec;
 use utf8::Utf8Stream;
 
 /// Text or binary
@@ -155,8 +157,8 @@ impl FrameHead {
     }
 }
 
-impl std::fmt::Debug for FrameHead {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for FrameHead {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_tuple("FrameHead").field(&self.as_bytes()).finish()
     }
 }
@@ -504,10 +506,12 @@ impl<U> ServerConnection<U> {
             }
             Ready::Ping(start, end) => Event::Ping(&recv.buf[start..end]),
             Ready::Pong(start, end) => Event::Pong(&recv.buf[start..end]),
-            Ready::Close { code, start, end } => match std::str::from_utf8(&recv.buf[start..end]) {
-                Ok(reason) => Event::Close { code, reason },
-                Err(_) => return Err(core.fail(ProtocolError::InvalidUtf8)),
-            },
+            Ready::Close { code, start, end } => {
+                match core::str::from_utf8(&recv.buf[start..end]) {
+                    Ok(reason) => Event::Close { code, reason },
+                    Err(_) => return Err(core.fail(ProtocolError::InvalidUtf8)),
+                }
+            }
         };
         Ok(Some(event))
     }
@@ -883,7 +887,7 @@ impl<U> ServerConnection<U> {
     /// `out` to the socket.
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) {
         if out.is_empty() {
-            std::mem::swap(out, &mut self.core.tx);
+            core::mem::swap(out, &mut self.core.tx);
             self.core.tx.clear();
         } else {
             out.extend_from_slice(&self.core.tx);
@@ -1086,7 +1090,7 @@ impl<U> ServerConnection<U> {
     /// however long the stream. A message in several frames is assembled in a buffer
     /// of its own, up to [`Config::max_message_bytes`]; output waits until drained.
     pub fn memory_usage(&self) -> usize {
-        std::mem::size_of::<Self>()
+        core::mem::size_of::<Self>()
             + self.recv.buf.capacity()
             + self.recv.msg.capacity()
             + self.core.tx.capacity()
@@ -1275,8 +1279,8 @@ impl Recv {
     }
 }
 
-impl<U> std::fmt::Debug for ServerConnection<U> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl<U> core::fmt::Debug for ServerConnection<U> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ServerConnection")
             .field("phase", &self.core.phase)
             .field("auth", &self.core.auth)

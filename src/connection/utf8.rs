@@ -96,7 +96,7 @@ mod tests {
             b"\x80",
         ];
         for s in samples {
-            let expect = std::str::from_utf8(s).is_ok();
+            let expect = core::str::from_utf8(s).is_ok();
             for a in 0..=s.len() {
                 for b in a..=s.len() {
                     assert_eq!(pieces(s, &[a, b]).is_ok(), expect, "{s:?} cut {a} {b}");

@@ -61,8 +61,8 @@ impl From<CloseCode> for u16 {
     }
 }
 
-impl std::fmt::Display for CloseCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for CloseCode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         self.0.fmt(f)
     }
 }
@@ -85,7 +85,7 @@ pub fn parse_close_payload(payload: &[u8]) -> Result<Option<(CloseCode, &str)>, 
             if !code.is_valid_on_wire() {
                 return Err(ProtocolError::InvalidCloseCode);
             }
-            let reason = std::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
+            let reason = core::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
             Ok(Some((code, reason)))
         }
     }

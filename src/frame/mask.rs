@@ -1,5 +1,7 @@
 //! Masking (RFC 6455 §5.3): XOR with a repeating four-byte key
 
+use alloc::vec::Vec;
+
 /// XOR `buf` with `key`, where `buf` starts `offset` bytes into the payload
 ///
 /// Masking twice with the same key and offset gives the original bytes back. The

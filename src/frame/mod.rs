@@ -27,6 +27,8 @@ pub use close::{CloseCode, parse_close_payload};
 pub use mask::apply_mask;
 pub(crate) use mask::{extend_unmasked, mask_short};
 
+use alloc::vec::Vec;
+
 use crate::error::ProtocolError;
 
 /// The longest frame header: 2 bytes, 8 of extended length, 4 of mask key

@@ -31,6 +31,7 @@ pub use response::{
 
 use crate::config::Config;
 use crate::error::{Error, ProtocolError, UsageError};
+use alloc::vec::Vec;
 use parse::{HeaderIndex, HeaderSpan, RequestLine, Scan, SeenIds, Span};
 
 /// The server side of one opening handshake
@@ -48,8 +49,8 @@ pub struct ServerHandshake {
     examined: u64,
 }
 
-impl std::fmt::Debug for ServerHandshake {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for ServerHandshake {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ServerHandshake")
             .field("buffered", &self.buf.len())
             .field("lines", &self.scan.lines)
@@ -133,8 +134,8 @@ impl Rejected {
     }
 }
 
-impl<U: std::fmt::Debug> std::fmt::Debug for Accepted<U> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl<U: core::fmt::Debug> core::fmt::Debug for Accepted<U> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Accepted")
             .field("data", &self.data)
             .field("subprotocol", &self.subprotocol)
@@ -143,8 +144,8 @@ impl<U: std::fmt::Debug> std::fmt::Debug for Accepted<U> {
     }
 }
 
-impl std::fmt::Debug for Rejected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Rejected {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Rejected")
             .field("status", &self.status)
             .field("leftover_len", &self.leftover.len())
@@ -192,7 +193,7 @@ impl ServerHandshake {
         let Some(found) = self.feed(input, out, &mut index)? else {
             return Ok(None);
         };
-        let buf = std::mem::take(&mut self.buf);
+        let buf = core::mem::take(&mut self.buf);
         let (head, leftover) = found.split(&buf, input);
         let req = match UpgradeRequest::new(head, self.scan.request_line, &index) {
             Ok(req) => req,
@@ -220,7 +221,7 @@ impl ServerHandshake {
         let Some(found) = self.feed(input, out, &mut index)? else {
             return Ok(None);
         };
-        let mut buf = std::mem::take(&mut self.buf);
+        let mut buf = core::mem::take(&mut self.buf);
         let head_len = match found {
             Found::InInput { end } => {
                 buf.extend_from_slice(input);
@@ -384,8 +385,8 @@ pub struct PendingHandshake {
     key: Option<Span>,
 }
 
-impl std::fmt::Debug for PendingHandshake {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for PendingHandshake {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PendingHandshake")
             .field("request", &self.request())
             .field("leftover_len", &self.leftover().len())

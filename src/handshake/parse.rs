@@ -14,6 +14,7 @@
 
 use crate::config::Config;
 use crate::error::ProtocolError;
+use alloc::vec::Vec;
 
 /// Byte range into the request head; heads are capped at 1 MiB, so u32 suffices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,7 +42,7 @@ impl Span {
 
     /// The span as text; every span the parser makes is ASCII or was checked.
     pub(crate) fn get_str(self, raw: &[u8]) -> &str {
-        std::str::from_utf8(self.get(raw)).unwrap_or_default()
+        core::str::from_utf8(self.get(raw)).unwrap_or_default()
     }
 }
 

@@ -1,7 +1,9 @@
 //! `UpgradeRequest<'a>`: a borrowed, validated view of a request head
 
-use std::borrow::Cow;
-use std::fmt;
+use alloc::borrow::Cow;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
 
 use super::parse::{
     HeaderId, HeaderIndex, HeaderSpan, RequestLine, SeenIds, Span, eq_lower, find_byte,
@@ -280,14 +282,14 @@ impl<'a> UpgradeRequest<'a> {
     pub fn host(&self) -> Option<&'a str> {
         self.values_of(HeaderId::Host)
             .next()
-            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| core::str::from_utf8(v).ok())
     }
 
     /// The `Origin` header (browsers always send it; compare it to allow-list origins)
     pub fn origin(&self) -> Option<&'a str> {
         self.values_of(HeaderId::Origin)
             .next()
-            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| core::str::from_utf8(v).ok())
     }
 
     /// The `Sec-WebSocket-Key` of a valid upgrade
@@ -375,7 +377,7 @@ impl fmt::Debug for UpgradeRequest<'_> {
 #[derive(Clone)]
 pub struct HeaderIter<'a> {
     raw: &'a [u8],
-    headers: std::slice::Iter<'a, HeaderSpan>,
+    headers: core::slice::Iter<'a, HeaderSpan>,
     /// Only headers with this id, if set.
     id: Option<HeaderId>,
 }
@@ -420,7 +422,7 @@ impl<'a> Iterator for ListItems<'a> {
             self.rest = rest;
             let item = trim_ows(item);
             if !item.is_empty() {
-                if let Ok(s) = std::str::from_utf8(item) {
+                if let Ok(s) = core::str::from_utf8(item) {
                     return Some(s);
                 }
             }
@@ -459,7 +461,7 @@ impl<'a> Iterator for Cookies<'a> {
             if name.is_empty() {
                 continue;
             }
-            if let (Ok(n), Ok(v)) = (std::str::from_utf8(name), std::str::from_utf8(value)) {
+            if let (Ok(n), Ok(v)) = (core::str::from_utf8(name), core::str::from_utf8(value)) {
                 return Some((n, v));
             }
         }

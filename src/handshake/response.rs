@@ -1,7 +1,9 @@
 //! What the decision returns, and the bytes of the `101` or the rejection
 
-use std::borrow::Cow;
-use std::fmt;
+use alloc::borrow::Cow;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
 
 use sha1::digest::core_api::Block;
 use sha1::{Digest, Sha1, Sha1Core};
@@ -639,7 +641,7 @@ pub struct AcceptKey([u8; 28]);
 impl AcceptKey {
     /// The value as text
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        core::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
