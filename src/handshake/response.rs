@@ -249,7 +249,8 @@ impl Challenge {
 
 /// A response other than `101`: a rejection, or the answer to a plain HTTP request
 ///
-/// The handshake always adds `Content-Length` and `Connection: close`, and a
+/// The handshake always adds `Content-Length` and `Connection: close` (`Connection:
+/// Upgrade, close` when an `Upgrade` header names a protocol, as in a 426), and a
 /// `Content-Type: text/plain` unless one is set. The default body is the status line's
 /// reason (`401 Unauthorized`); nothing from the request is ever echoed.
 ///
@@ -412,23 +413,21 @@ impl Response {
             c.write_header(out);
         }
         write_headers(&self.headers, out);
-        let has_type = self
-            .headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+        let named = |name: &str| {
+            self.headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        let (has_type, upgrade) = (named("content-type"), named("upgrade"));
+        let rest = |parts: &[&[u8]], out: &mut Vec<u8>| {
+            write_rest(has_type, upgrade, parts, self.status, head_only, out)
+        };
         match (&self.body, status_texts(self.status)) {
-            (Some(body), _) => write_rest(has_type, &[body], self.status, head_only, out),
-            (None, Some(texts)) => write_rest(
-                has_type,
-                &[texts.body.as_bytes()],
-                self.status,
-                head_only,
-                out,
-            ),
+            (Some(body), _) => rest(&[body], out),
+            (None, Some(texts)) => rest(&[texts.body.as_bytes()], out),
             (None, None) => {
                 let digits = status_digits(self.status);
-                let default = [&digits[..], b" \n"];
-                write_rest(has_type, &default, self.status, head_only, out)
+                rest(&[&digits[..], b" \n"], out)
             }
         }
         Ok(())
@@ -481,11 +480,13 @@ pub(crate) fn write_protocol_error(err: ProtocolError, out: &mut Vec<u8>) {
     write_status_line(status, out);
     match err {
         ProtocolError::MethodNotAllowed => out.extend_from_slice(b"Allow: GET\r\n"),
+        // RFC 6455 §4.4, and RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
         ProtocolError::UnsupportedVersion => {
-            out.extend_from_slice(b"Sec-WebSocket-Version: 13\r\n")
+            out.extend_from_slice(b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n")
         }
         _ => {}
     }
+    let upgrade = err == ProtocolError::UnsupportedVersion;
     let message = err.to_string();
     let digits = status_digits(status);
     let body = [
@@ -496,21 +497,44 @@ pub(crate) fn write_protocol_error(err: ProtocolError, out: &mut Vec<u8>) {
         message.as_bytes(),
         b"\n",
     ];
-    write_rest(false, &body, status, false, out);
+    write_rest(false, upgrade, &body, status, false, out);
 }
 
 /// Write `500` for a decision the handshake could not carry out (a usage error).
 pub(crate) fn write_internal_error(out: &mut Vec<u8>) {
     write_status_line(500, out);
-    write_rest(false, &[b"500 Internal Server Error\n"], 500, false, out);
+    write_rest(
+        false,
+        false,
+        &[b"500 Internal Server Error\n"],
+        500,
+        false,
+        out,
+    );
 }
 
-/// `Content-Type` (unless set), `Content-Length`, `Connection: close`, the blank line
-/// and the body made of `parts`.
-fn write_rest(has_type: bool, parts: &[&[u8]], status: u16, head_only: bool, out: &mut Vec<u8>) {
+/// `Content-Type` (unless set), `Content-Length`, `Connection`, the blank line and the
+/// body made of `parts`.
+///
+/// A response that names a protocol in `Upgrade` (a 426) lists `Upgrade` in
+/// `Connection` too, as RFC 9110 §7.8 asks of every sender of `Upgrade`.
+fn write_rest(
+    has_type: bool,
+    upgrade: bool,
+    parts: &[&[u8]],
+    status: u16,
+    head_only: bool,
+    out: &mut Vec<u8>,
+) {
+    let connection: &[u8] = if upgrade {
+        b"Connection: Upgrade, close\r\n"
+    } else {
+        b"Connection: close\r\n"
+    };
     let no_body = status == 204 || status == 304;
     if no_body {
-        out.extend_from_slice(b"Connection: close\r\n\r\n");
+        out.extend_from_slice(connection);
+        out.extend_from_slice(b"\r\n");
         return;
     }
     out.extend_from_slice(if has_type {
@@ -519,7 +543,9 @@ fn write_rest(has_type: bool, parts: &[&[u8]], status: u16, head_only: bool, out
         b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: "
     });
     write_decimal(parts.iter().map(|p| p.len()).sum(), out);
-    out.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(connection);
+    out.extend_from_slice(b"\r\n");
     if !head_only {
         for p in parts {
             out.extend_from_slice(p);
@@ -988,7 +1014,7 @@ mod tests {
                 false,
                 "HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\n\
                  Content-Type: text/plain; charset=utf-8\r\nContent-Length: 21\r\n\
-                 Connection: close\r\n\r\n426 Upgrade Required\n",
+                 Connection: Upgrade, close\r\n\r\n426 Upgrade Required\n",
             ),
             (
                 Response::new(503).body(vec![b'x'; 1234]),
@@ -1023,6 +1049,7 @@ mod tests {
             for head_only in [false, true] {
                 let mut expected = Vec::new();
                 write_rest(
+                    false,
                     false,
                     &[texts.body.as_bytes()],
                     status,
