@@ -87,15 +87,18 @@ impl Config {
     }
 
     /// Most bytes of the first message when it carries the credential (first-message
-    /// authentication); more closes with 1009 before the rest is buffered. Default 8 KiB,
-    /// room for any token while an unauthenticated peer can make the connection hold
-    /// little.
+    /// authentication); more closes with 1009 before the rest is buffered. Also the most
+    /// input that may wait behind that message while the caller decides on it; more
+    /// closes with 1008. Default 8 KiB: room for any token, while an unauthenticated
+    /// peer can make the connection hold little (about twice this, and one read).
     pub fn max_auth_message_bytes(&self) -> usize {
         self.max_auth_message_bytes
     }
 
     /// Answer each ping with a pong automatically. Default on; when off, the caller
-    /// answers [`Event::Ping`](crate::connection::Event::Ping) itself.
+    /// answers [`Event::Ping`](crate::connection::Event::Ping) itself. Pings that arrive
+    /// before first-message authentication succeeds are not handed out, so they are
+    /// answered either way.
     pub fn auto_pong(&self) -> bool {
         self.auto_pong
     }

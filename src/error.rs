@@ -126,7 +126,8 @@ pub enum ProtocolError {
     /// [`Config::max_auth_message_bytes`](crate::Config::max_auth_message_bytes)
     #[error("message over the size limit")]
     MessageTooLarge,
-    /// More than [`Config::max_message_bytes`](crate::Config::max_message_bytes)
+    /// More than
+    /// [`Config::max_auth_message_bytes`](crate::Config::max_auth_message_bytes)
     /// arrived while the caller was still checking the first message
     #[error("too much input before authentication finished")]
     TooMuchBeforeAuth,

@@ -309,21 +309,68 @@ fn first_message_over_the_auth_cap_is_refused_from_its_header() {
 }
 
 #[test]
-fn input_behind_an_undecided_first_message_is_bounded() {
+fn input_behind_an_undecided_first_message_is_bounded_by_the_auth_cap() {
     let config = Config::builder()
-        .max_message_bytes(1000)
-        .max_frame_bytes(1000)
+        .max_auth_message_bytes(1000)
         .build()
         .unwrap();
     let mut conn = auth_conn(&config);
     conn.handle_input(&text("token")).unwrap();
     assert!(conn.poll_event().unwrap().is_some());
-    conn.handle_input(&frame(true, 2, &[0; 500])).unwrap();
+    // 2 * (4 + 480) = 968 bytes wait: allowed.
+    conn.handle_input(&frame(true, 2, &[0; 480])).unwrap();
+    conn.handle_input(&frame(true, 2, &[0; 480])).unwrap();
     assert_eq!(
-        conn.handle_input(&frame(true, 2, &[0; 500])),
+        conn.handle_input(&frame(true, 2, &[0; 30])),
         Err(ProtocolError::TooMuchBeforeAuth.into())
     );
     assert_eq!(close_code_sent(&drained(&mut conn)), Some(1008));
+
+    // With the default limits an unauthenticated peer cannot park megabytes behind
+    // its first message, whatever the message limit allows an authenticated one.
+    let mut conn = auth_conn(&Config::default());
+    conn.handle_input(&text("token?")).unwrap();
+    assert!(conn.poll_event().unwrap().is_some());
+    let junk = frame(true, 2, &vec![0u8; 4000]);
+    let mut refused = None;
+    for i in 0..16 {
+        if let Err(e) = conn.handle_input(&junk) {
+            refused = Some((i, e));
+            break;
+        }
+    }
+    assert_eq!(
+        refused,
+        Some((2, ProtocolError::TooMuchBeforeAuth.into())),
+        "two frames of 4008 bytes fit in 8 KiB, a third does not"
+    );
+    assert!(conn.memory_usage() < 64 << 10, "{}", conn.memory_usage());
+}
+
+#[test]
+fn pings_before_authentication_are_answered_even_without_auto_pong() {
+    // The caller answers pings itself only once it sees them, and before
+    // authentication it does not: RFC 6455 §5.5.2 still wants a pong.
+    let config = Config::builder().auto_pong(false).build().unwrap();
+    let mut conn = auth_conn(&config);
+    conn.handle_input(&[frame(true, 9, b"are you there"), text("token")].concat())
+        .unwrap();
+    assert!(matches!(
+        conn.poll_event().unwrap(),
+        Some(Event::AuthMessage { .. })
+    ));
+    assert_eq!(
+        server_frames(&drained(&mut conn)),
+        vec![(OpCode::Pong, true, b"are you there".to_vec())]
+    );
+    conn.accept_auth().unwrap();
+    // After authentication the caller's setting holds: delivered, not answered.
+    conn.handle_input(&frame(true, 9, b"again")).unwrap();
+    assert_eq!(
+        collect(&mut conn).unwrap(),
+        vec![Ev::Ping(b"again".to_vec())]
+    );
+    assert!(drained(&mut conn).is_empty());
 }
 
 #[test]

@@ -55,7 +55,8 @@
 //! delivers that message as [`Event::AuthMessage`] (at most
 //! [`Config::max_auth_message_bytes`]) and nothing else until the caller calls
 //! [`accept_auth`](ServerConnection::accept_auth); everything that arrives meanwhile
-//! waits, nothing is lost. [`reject_auth`](ServerConnection::reject_auth) and
+//! waits (up to the same cap; more closes with 1008), nothing is lost. Pings are
+//! answered meanwhile but not handed out. [`reject_auth`](ServerConnection::reject_auth) and
 //! [`handle_auth_timeout`](ServerConnection::handle_auth_timeout) (the caller's timer:
 //! the crate reads no clock) close with 1008.
 
@@ -403,8 +404,9 @@ impl<U> ServerConnection<U> {
     /// # Errors
     /// The sticky [`ProtocolError`] once the connection failed, or
     /// [`ProtocolError::TooMuchBeforeAuth`] when more than
-    /// [`Config::max_message_bytes`] wait behind a first message the caller has not
-    /// decided on.
+    /// [`Config::max_auth_message_bytes`] wait behind a first message the caller has
+    /// not decided on (a caller that stops reading the socket while it decides leaves
+    /// such bytes to TCP instead).
     pub fn handle_input(&mut self, input: &[u8]) -> Result<(), Error> {
         match self.core.phase {
             Phase::Failed(e) => return Err(e.into()),
@@ -424,7 +426,7 @@ impl<U> ServerConnection<U> {
         }
         r.ingest(input);
         if self.core.auth == Auth::Deciding
-            && (r.buf.len() - r.pos) as u64 > self.core.limits.max_message
+            && (r.buf.len() - r.pos) as u64 > self.core.limits.max_auth
         {
             return Err(self.core.fail(ProtocolError::TooMuchBeforeAuth));
         }
@@ -646,7 +648,10 @@ impl<U> ServerConnection<U> {
         let deliver = self.core.auth == Auth::Done;
         match opcode {
             OpCode::Ping => {
-                if self.core.limits.auto_pong && self.core.phase == Phase::Open {
+                // Before authentication the ping is not handed out, so it is answered
+                // here whatever `auto_pong` says (RFC 6455 §5.5.2: a ping MUST get a
+                // pong).
+                if (self.core.limits.auto_pong || !deliver) && self.core.phase == Phase::Open {
                     write_frame(&mut self.core.tx, OpCode::Pong, true, payload);
                 }
                 Ok(deliver.then_some(Ready::Ping(start, end)))
