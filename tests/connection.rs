@@ -109,6 +109,24 @@ fn server_initiated_close_waits_for_the_peer() {
 }
 
 #[test]
+fn a_close_in_the_middle_of_a_message_frees_what_was_assembled() {
+    let mut conn = ServerConnection::new((), &Config::default());
+    conn.handle_input(&frame(false, 2, &vec![7; 256 << 10]))
+        .unwrap();
+    assert_eq!(conn.poll_event().unwrap(), None);
+    assert!(conn.memory_usage() > 256 << 10);
+    conn.handle_input(&close(1000, "")).unwrap();
+    assert_eq!(
+        collect(&mut conn).unwrap(),
+        vec![Ev::Close(Some(1000), String::new())]
+    );
+    drained(&mut conn);
+    assert!(conn.is_closed());
+    // The message can never complete; its buffer goes with the close.
+    assert!(conn.memory_usage() < 4096, "{}", conn.memory_usage());
+}
+
+#[test]
 fn send_errors_are_usage_errors_not_panics() {
     let mut conn = ServerConnection::new((), &Config::default());
     assert_eq!(

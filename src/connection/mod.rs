@@ -575,10 +575,19 @@ impl<U> ServerConnection<U> {
 
     /// Decode up to the next event; the bytes stay in place for `poll_event` to lend
     fn advance(&mut self) -> Result<Option<Ready>, ProtocolError> {
-        match self.core.phase {
-            Phase::Failed(e) => return Err(e),
-            Phase::Closed => return Ok(None),
-            Phase::Open | Phase::CloseSent => {}
+        let result = match self.core.phase {
+            Phase::Open | Phase::CloseSent => None,
+            Phase::Failed(e) => Some(Err(e)),
+            Phase::Closed => Some(Ok(None)),
+        };
+        if let Some(result) = result {
+            // Nothing more will be read: the input left and a message cut off by the
+            // close or the error can go (the last event, which borrowed them, is over).
+            let r = &mut self.recv;
+            r.pos = r.buf.len();
+            self.release_input();
+            self.recv.msg = Vec::new();
+            return result;
         }
         if self.recv.msg_delivered {
             self.recv.msg = Vec::new();
