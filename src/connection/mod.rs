@@ -428,6 +428,7 @@ impl<U> ServerConnection<U> {
         if self.core.auth == Auth::Deciding
             && (r.buf.len() - r.pos) as u64 > self.core.limits.max_auth
         {
+            self.drop_input();
             return Err(self.core.fail(ProtocolError::TooMuchBeforeAuth));
         }
         Ok(())
@@ -465,7 +466,10 @@ impl<U> ServerConnection<U> {
         let ready = match self.advance() {
             Ok(Some(ready)) => ready,
             Ok(None) => return Ok(None),
-            Err(e) => return Err(self.core.fail(e)),
+            Err(e) => {
+                self.drop_input();
+                return Err(self.core.fail(e));
+            }
         };
         let Self { recv, core, .. } = self;
         let event = match ready {
@@ -581,12 +585,8 @@ impl<U> ServerConnection<U> {
             Phase::Closed => Some(Ok(None)),
         };
         if let Some(result) = result {
-            // Nothing more will be read: the input left and a message cut off by the
-            // close or the error can go (the last event, which borrowed them, is over).
-            let r = &mut self.recv;
-            r.pos = r.buf.len();
-            self.release_input();
-            self.recv.msg = Vec::new();
+            // The last event, which borrowed the buffers, is over.
+            self.drop_input();
             return result;
         }
         if self.recv.msg_delivered {
@@ -873,6 +873,15 @@ impl<U> ServerConnection<U> {
             range: None,
             auth,
         }))
+    }
+
+    /// After a close or an error nothing more is read: free the input left and a
+    /// message cut off mid-way
+    fn drop_input(&mut self) {
+        let r = &mut self.recv;
+        r.pos = r.buf.len();
+        self.release_input();
+        self.recv.msg = Vec::new();
     }
 
     /// Free the input buffer once everything in it is consumed: an idle connection
