@@ -919,6 +919,10 @@ impl<U> ServerConnection<U> {
     }
 
     /// Bytes waiting for [`poll_transmit`](Self::poll_transmit)
+    ///
+    /// Input can queue output (every ping gets its pong), so a peer that sends without
+    /// reading makes output pile up, here or in the caller's own buffer. A caller
+    /// SHOULD stop reading the socket while much output is still unwritten.
     pub fn pending_transmit(&self) -> usize {
         self.core.tx.len()
     }
