@@ -546,9 +546,9 @@ enum Msg {
     Ping(Vec<u8>),
 }
 
-fn arb_stream() -> impl Strategy<Value = (Vec<Msg>, Vec<usize>)> {
+fn arb_msg() -> impl Strategy<Value = Msg> {
     // Some payloads reach 512 bytes, from which they are unmasked as they are copied in.
-    let msg = prop_oneof![
+    prop_oneof![
         (".{0,40}", prop::collection::vec(0..40usize, 0..3)).prop_map(|(s, c)| Msg::Text(s, c)),
         (".{150,400}", prop::collection::vec(0..1600usize, 0..3))
             .prop_map(|(s, c)| Msg::Text(s, c)),
@@ -563,16 +563,24 @@ fn arb_stream() -> impl Strategy<Value = (Vec<Msg>, Vec<usize>)> {
         )
             .prop_map(|(b, c)| Msg::Binary(b, c)),
         prop::collection::vec(any::<u8>(), 0..=125).prop_map(Msg::Ping),
-    ];
+    ]
+}
+
+fn arb_stream() -> impl Strategy<Value = (Vec<Msg>, Vec<usize>)> {
     (
-        prop::collection::vec(msg, 0..8),
+        prop::collection::vec(arb_msg(), 0..8),
         prop::collection::vec(1..64usize, 1..20),
     )
 }
 
 /// Fragment `payload` at the byte offsets `cuts` (text: cut anywhere, even inside a
-/// code point, as a client may)
-fn encode_msg(opcode: u8, payload: &[u8], cuts: &[usize], key: [u8; 4]) -> Vec<u8> {
+/// code point, as a client may); each frame takes the next key
+fn encode_msg(
+    opcode: u8,
+    payload: &[u8],
+    cuts: &[usize],
+    keys: &mut impl Iterator<Item = [u8; 4]>,
+) -> Vec<u8> {
     let mut points: Vec<usize> = cuts.iter().map(|c| c % (payload.len() + 1)).collect();
     points.sort_unstable();
     points.dedup();
@@ -589,7 +597,7 @@ fn encode_msg(opcode: u8, payload: &[u8], cuts: &[usize], key: [u8; 4]) -> Vec<u
             0,
             if first { opcode } else { 0 },
             &payload[at..p],
-            Some(key),
+            keys.next(),
         ));
         first = false;
         at = p;
@@ -600,27 +608,149 @@ fn encode_msg(opcode: u8, payload: &[u8], cuts: &[usize], key: [u8; 4]) -> Vec<u
     out
 }
 
-/// The wire bytes of a message stream and the events it must give
-fn encode_stream(msgs: &[Msg], key: [u8; 4]) -> (Vec<u8>, Vec<Ev>) {
+/// The wire bytes of a message stream and the events it must give; each frame takes
+/// the next key (the iterator must not end)
+fn encode_stream(msgs: &[Msg], keys: &mut impl Iterator<Item = [u8; 4]>) -> (Vec<u8>, Vec<Ev>) {
     let mut wire = Vec::new();
     let mut expected = Vec::new();
     for m in msgs {
         match m {
             Msg::Text(s, cuts) => {
-                wire.extend(encode_msg(1, s.as_bytes(), cuts, key));
+                wire.extend(encode_msg(1, s.as_bytes(), cuts, keys));
                 expected.push(Ev::Text(s.clone()));
             }
             Msg::Binary(b, cuts) => {
-                wire.extend(encode_msg(2, b, cuts, key));
+                wire.extend(encode_msg(2, b, cuts, keys));
                 expected.push(Ev::Binary(b.clone()));
             }
             Msg::Ping(p) => {
-                wire.extend(raw_frame(true, 0, 9, p, Some(key)));
+                wire.extend(raw_frame(true, 0, 9, p, keys.next()));
                 expected.push(Ev::Ping(p.clone()));
             }
         }
     }
     (wire, expected)
+}
+
+/// Streaming pieces joined back into whole messages (pieces of a message cut off by
+/// an error are dropped)
+fn fold(events: Vec<Ev>) -> Vec<Ev> {
+    let mut out = Vec::new();
+    let mut acc: Vec<u8> = Vec::new();
+    for e in events {
+        match e {
+            Ev::TextChunk(d, _, fin) => {
+                acc.extend(d);
+                if fin {
+                    out.push(Ev::Text(
+                        String::from_utf8(std::mem::take(&mut acc)).unwrap(),
+                    ));
+                }
+            }
+            Ev::BinaryChunk(d, _, fin) => {
+                acc.extend(d);
+                if fin {
+                    out.push(Ev::Binary(std::mem::take(&mut acc)));
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Any frame, valid or not: RSV bits, reserved opcodes, unmasked or all-zero keys,
+/// invalid UTF-8, lengths around the small limits
+#[derive(Debug, Clone)]
+struct RawFrame {
+    fin: bool,
+    rsv: u8,
+    opcode: u8,
+    payload: Vec<u8>,
+    key: Option<[u8; 4]>,
+}
+
+fn arb_raw() -> impl Strategy<Value = RawFrame> {
+    (
+        prop::bool::weighted(0.8),
+        prop_oneof![8 => Just(0u8), 1 => 0u8..8],
+        prop_oneof![
+            Just(0u8),
+            Just(1),
+            Just(2),
+            Just(8),
+            Just(9),
+            Just(10),
+            0u8..16
+        ],
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..20),
+            prop::collection::vec(prop_oneof![Just(b'a'), any::<u8>()], 100..200),
+            prop::collection::vec(prop_oneof![9 => Just(b'a'), 1 => any::<u8>()], 500..1200),
+        ],
+        prop_oneof![8 => any::<[u8; 4]>().prop_map(Some), 1 => Just(Some([0; 4])), 1 => Just(None)],
+    )
+        .prop_map(|(fin, rsv, opcode, payload, key)| RawFrame {
+            fin,
+            rsv,
+            opcode,
+            payload,
+            key,
+        })
+}
+
+/// What a caller sees: events (streaming pieces folded), the error, the output, closed
+type Seen = (Vec<Ev>, Option<Error>, Vec<u8>, bool);
+
+/// Feed `chunks`, polling at most `polls[i]` events after chunk `i` (the rest at the
+/// end); a first message is accepted as soon as it is seen
+fn feed_and_poll(config: &Config, auth: bool, chunks: &[Vec<u8>], polls: &[usize]) -> Seen {
+    let mut conn = ServerConnection::new((), config);
+    if auth {
+        conn = conn.require_first_message_auth();
+    }
+    let mut events = Vec::new();
+    let mut error = None;
+    let mut poll =
+        |conn: &mut ServerConnection<()>, events: &mut Vec<Ev>, error: &mut Option<Error>| {
+            match conn.poll_event() {
+                Ok(Some(Event::AuthMessage { message, text })) => {
+                    events.push(Ev::Auth(message.expose().to_vec(), text));
+                    conn.accept_auth().unwrap();
+                    true
+                }
+                Ok(Some(e)) => {
+                    events.push(own(&e));
+                    true
+                }
+                Ok(None) => false,
+                Err(e) => {
+                    assert_eq!(conn.poll_event().unwrap_err(), e, "sticky");
+                    *error = Some(e);
+                    false
+                }
+            }
+        };
+    for (i, chunk) in chunks.iter().enumerate() {
+        if let Err(e) = conn.handle_input(chunk) {
+            error = Some(e);
+            break;
+        }
+        for _ in 0..polls[i % polls.len()] {
+            if !poll(&mut conn, &mut events, &mut error) {
+                break;
+            }
+        }
+        if error.is_some() {
+            break;
+        }
+    }
+    if error.is_none() {
+        while poll(&mut conn, &mut events, &mut error) {}
+    }
+    let mut out = Vec::new();
+    conn.poll_transmit(&mut out);
+    (fold(events), error, out, conn.is_closed())
 }
 
 fn chunked(bytes: &[u8], steps: &[usize]) -> Vec<Vec<u8>> {
@@ -664,7 +794,7 @@ proptest! {
 
     #[test]
     fn any_chunking_gives_the_same_events_and_output((msgs, steps) in arb_stream(), key in any::<[u8; 4]>()) {
-        let (wire, expected) = encode_stream(&msgs, key);
+        let (wire, expected) = encode_stream(&msgs, &mut std::iter::repeat(key));
         let whole = run_chunks(&Config::default(), [&wire[..]]);
         prop_assert_eq!(&whole.events, &expected);
         prop_assert_eq!(whole.error, None);
@@ -679,7 +809,7 @@ proptest! {
     fn feeding_ahead_of_polling_gives_the_same_events((msgs, steps) in arb_stream(), key in any::<[u8; 4]>()) {
         // Input arrives while earlier events are still unpolled: one event is polled
         // per chunk, the rest at the end.
-        let (wire, expected) = encode_stream(&msgs, key);
+        let (wire, expected) = encode_stream(&msgs, &mut std::iter::repeat(key));
         let mut conn = ServerConnection::new((), &Config::default());
         let mut events = Vec::new();
         for chunk in chunked(&wire, &steps) {
@@ -712,7 +842,7 @@ proptest! {
         let mut expected = Vec::new();
         for m in &msgs {
             if let Msg::Binary(b, cuts) = m {
-                wire.extend(encode_msg(2, b, cuts, KEY));
+                wire.extend(encode_msg(2, b, cuts, &mut std::iter::repeat(KEY)));
                 expected.push(Ev::Binary(b.clone()));
             }
         }
@@ -736,5 +866,70 @@ proptest! {
         }
         prop_assert!(conn.is_some());
         prop_assert_eq!(events, expected);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn valid_streams_give_their_messages_in_every_mode(
+        msgs in prop::collection::vec(arb_msg(), 0..8),
+        auth in prop::option::of((".{0,20}|.{500,900}", prop::collection::vec(0..900usize, 0..3))),
+        streaming in any::<bool>(),
+        keys in prop::collection::vec(prop_oneof![Just([0u8; 4]), any::<[u8; 4]>()], 1..6),
+        steps in prop::collection::vec(1..700usize, 1..20),
+        polls in prop::collection::vec(0..3usize, 1..6),
+    ) {
+        // Streaming or not, with or without a first message, any keys (an all-zero
+        // key too), any read sizes, and events polled while input is still arriving.
+        let mut keys = keys.iter().copied().cycle();
+        let mut wire = Vec::new();
+        let mut expected = Vec::new();
+        if let Some((token, cuts)) = &auth {
+            wire.extend(encode_msg(1, token.as_bytes(), cuts, &mut keys));
+            expected.push(Ev::Auth(token.as_bytes().to_vec(), true));
+        }
+        let (rest, messages) = encode_stream(&msgs, &mut keys);
+        wire.extend(rest);
+        expected.extend(messages);
+        let config = Config::builder().streaming(streaming).build().unwrap();
+        let (events, error, _, closed) =
+            feed_and_poll(&config, auth.is_some(), &chunked(&wire, &steps), &polls);
+        prop_assert_eq!(error, None);
+        prop_assert!(!closed);
+        prop_assert_eq!(events, expected);
+    }
+
+    #[test]
+    fn any_frames_give_the_same_result_however_read_and_polled(
+        frames in prop::collection::vec(arb_raw(), 1..8),
+        streaming in any::<bool>(),
+        auth in any::<bool>(),
+        small_limits in any::<bool>(),
+        steps in prop::collection::vec(1..700usize, 1..10),
+        polls in prop::collection::vec(0..3usize, 1..6),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let mut wire = Vec::new();
+        for f in &frames {
+            wire.extend(raw_frame(f.fin, f.rsv, f.opcode, &f.payload, f.key));
+        }
+        // Sometimes the stream stops inside the last frames.
+        let keep = cut.index(wire.len() + 1);
+        wire.truncate(keep.max(wire.len() * 3 / 4));
+        let mut builder = Config::builder().streaming(streaming);
+        if small_limits {
+            builder = builder.max_frame_bytes(600).max_message_bytes(900).max_auth_message_bytes(700);
+        }
+        let config = builder.build().unwrap();
+        let whole = feed_and_poll(&config, auth, std::slice::from_ref(&wire), &[usize::MAX]);
+        let split = feed_and_poll(&config, auth, &chunked(&wire, &steps), &polls);
+        let bytes = feed_and_poll(&config, auth, &chunked(&wire, &[1]), &[1]);
+        prop_assert_eq!(&split, &whole);
+        prop_assert_eq!(&bytes, &whole);
+        if let Some(Error::Protocol(e)) = whole.1 {
+            prop_assert_eq!(close_code_sent(&whole.2), Some(e.close_code().0));
+        }
     }
 }
