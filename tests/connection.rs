@@ -711,7 +711,7 @@ fn feed_and_poll(config: &Config, auth: bool, chunks: &[Vec<u8>], polls: &[usize
     }
     let mut events = Vec::new();
     let mut error = None;
-    let mut poll =
+    let poll =
         |conn: &mut ServerConnection<()>, events: &mut Vec<Ev>, error: &mut Option<Error>| {
             match conn.poll_event() {
                 Ok(Some(Event::AuthMessage { message, text })) => {
