@@ -195,7 +195,8 @@ pub enum UsageError {
     /// A ping, pong or close payload over 125 bytes (close: code plus reason)
     #[error("control frame payload over 125 bytes")]
     ControlPayloadTooLong,
-    /// A close code that may not be sent (1005, 1006, 1015, reserved or unassigned)
+    /// A close code that may not be sent (1005, 1006, 1015, reserved or unassigned; 1010
+    /// by a server)
     #[error("close code {0} may not be sent")]
     InvalidCloseCode(u16),
     /// A whole message or a fragment of the other kind while a fragmented message is

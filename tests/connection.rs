@@ -146,6 +146,11 @@ fn send_errors_are_usage_errors_not_panics() {
         conn.close(CloseCode(1005), ""),
         Err(UsageError::InvalidCloseCode(1005).into())
     );
+    // Only a client closes with 1010 (an extension it needs was not negotiated).
+    assert_eq!(
+        conn.close(CloseCode::MANDATORY_EXTENSION, ""),
+        Err(UsageError::InvalidCloseCode(1010).into())
+    );
     assert_eq!(
         conn.close(CloseCode(1000), &"x".repeat(124)),
         Err(UsageError::ControlPayloadTooLong.into())

@@ -1032,11 +1032,12 @@ impl<U> ServerConnection<U> {
     ///
     /// # Errors
     /// [`UsageError::InvalidCloseCode`] for a code that may not be sent (see
-    /// [`CloseCode::is_valid_on_wire`]), [`UsageError::ControlPayloadTooLong`] for a
-    /// reason over 123 bytes, [`UsageError::SendAfterClose`].
+    /// [`CloseCode::is_valid_on_wire`]; and 1010, which only a client sends, RFC 6455
+    /// §7.4.1), [`UsageError::ControlPayloadTooLong`] for a reason over 123 bytes,
+    /// [`UsageError::SendAfterClose`].
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.core.check_send()?;
-        if !code.is_valid_on_wire() {
+        if !code.is_valid_on_wire() || code == CloseCode::MANDATORY_EXTENSION {
             return Err(UsageError::InvalidCloseCode(code.0).into());
         }
         if reason.len() > MAX_CONTROL_PAYLOAD - 2 {
