@@ -877,6 +877,10 @@ impl<U> ServerConnection<U> {
 
     /// After a close or an error nothing more is read: free the input left and a
     /// message cut off mid-way
+    // Out of line: in the decode path's error arms it would cost every frame a few
+    // instructions.
+    #[cold]
+    #[inline(never)]
     fn drop_input(&mut self) {
         let r = &mut self.recv;
         r.pos = r.buf.len();
