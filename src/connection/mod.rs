@@ -1121,6 +1121,8 @@ impl<U> ServerConnection<U> {
     /// arriving, with room for about as much again: a few frames and a read at most,
     /// however long the stream. A message in several frames is assembled in a buffer
     /// of its own, up to [`Config::max_message_bytes`]; output waits until drained.
+    /// Once the connection is closed or failed, input buffers are freed at the next
+    /// [`poll_event`](Self::poll_event) (at once for an error).
     pub fn memory_usage(&self) -> usize {
         core::mem::size_of::<Self>()
             + self.recv.buf.capacity()
