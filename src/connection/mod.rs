@@ -60,18 +60,20 @@
 //! [`handle_auth_timeout`](ServerConnection::handle_auth_timeout) (the caller's timer:
 //! the crate reads no clock) close with 1008.
 
+mod input;
 mod utf8;
 
 use crate::auth::Secret;
 use crate::config::Config;
 use crate::error::{Error, ProtocolError, UsageError};
 use crate::frame::{
-    CloseCode, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, apply_mask,
-    extend_unmasked, mask_short, parse_close_payload,
+    CloseCode, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, apply_mask, mask_short,
+    parse_close_payload,
 };
 use crate::handshake::Accepted;
 use alloc::string::ToString;
 use alloc::vec::Vec;
+use input::InputBuf;
 use utf8::Utf8Stream;
 
 /// Text or binary
@@ -178,7 +180,7 @@ pub struct ServerConnection<U> {
 /// Received bytes and the message being assembled; events borrow from here
 struct Recv {
     /// Received bytes; `buf[pos..]` is not yet consumed.
-    buf: Vec<u8>,
+    buf: InputBuf,
     pos: usize,
     /// The payload of a message that arrived in pieces.
     msg: Vec<u8>,
@@ -333,7 +335,7 @@ impl<U> ServerConnection<U> {
         Self {
             data,
             recv: Recv {
-                buf: Vec::new(),
+                buf: InputBuf::default(),
                 pos: 0,
                 msg: Vec::new(),
                 msg_delivered: false,
@@ -894,7 +896,7 @@ impl<U> ServerConnection<U> {
         let r = &mut self.recv;
         if r.pos == r.buf.len() {
             r.last_capacity = r.buf.capacity().min(MAX_REMEMBERED_CAPACITY);
-            r.buf = Vec::new();
+            r.buf = InputBuf::default();
             r.pos = 0;
             if let Walk::Header { at } = &mut r.walk {
                 *at = 0;
@@ -1231,7 +1233,7 @@ impl Recv {
             self.buf.clear();
         } else {
             self.touched += (self.buf.len() - self.pos) as u64;
-            self.buf.drain(..self.pos);
+            self.buf.drop_front(self.pos);
         }
         if let Walk::Header { at } = &mut self.walk {
             *at -= self.pos;
@@ -1257,7 +1259,7 @@ impl Recv {
                     remaining,
                 } => {
                     let n = remaining.min(input.len() as u64) as usize;
-                    extend_unmasked(&mut self.buf, &input[..n], key, offset);
+                    self.buf.extend_unmasked(&input[..n], key, offset);
                     self.touched += n as u64;
                     input = &input[n..];
                     self.walk = if n as u64 == remaining {

@@ -88,6 +88,31 @@ pub(crate) fn extend_unmasked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], offse
     }
 }
 
+/// Write `src` unmasked over `dst` (the same length), where `src` starts `offset`
+/// bytes into the payload
+///
+/// [`extend_unmasked`] for room that is already initialized: storing into a slice
+/// needs no length update per block, and runs at about the speed of a plain copy.
+pub(crate) fn copy_unmasked(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
+    debug_assert_eq!(dst.len(), src.len());
+    let key = key_at(key, offset);
+    let half = u64::from(u32::from_ne_bytes(key));
+    let word = half | (half << 32);
+    let mut dst_blocks = dst.chunks_exact_mut(64);
+    let mut src_blocks = src.chunks_exact(64);
+    for (d, s) in (&mut dst_blocks).zip(&mut src_blocks) {
+        for (d, s) in d.chunks_exact_mut(8).zip(s.chunks_exact(8)) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(s);
+            d.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
+        }
+    }
+    // 64 is a multiple of 4: the key phase is the same for the rest.
+    let rest = dst_blocks.into_remainder();
+    rest.copy_from_slice(src_blocks.remainder());
+    mask_short(rest, key);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +157,21 @@ mod tests {
                 naive(&mut want[1..], key, offset);
                 let mut got = vec![0xEE];
                 extend_unmasked(&mut got, &src, key, offset);
+                assert_eq!(got, want, "len {len} offset {offset}");
+            }
+        }
+    }
+
+    #[test]
+    fn copy_unmasked_equals_copy_then_unmask() {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        for len in [0, 1, 7, 8, 63, 64, 65, 130, 1000] {
+            for offset in 0..5 {
+                let src: Vec<u8> = (0..len).map(|i| (i * 11 + 5) as u8).collect();
+                let mut want = src.clone();
+                naive(&mut want, key, offset);
+                let mut got = vec![0xEE; len];
+                copy_unmasked(&mut got, &src, key, offset);
                 assert_eq!(got, want, "len {len} offset {offset}");
             }
         }

@@ -25,7 +25,7 @@ mod mask;
 
 pub use close::{CloseCode, parse_close_payload};
 pub use mask::apply_mask;
-pub(crate) use mask::{extend_unmasked, mask_short};
+pub(crate) use mask::{copy_unmasked, extend_unmasked, mask_short};
 
 use alloc::vec::Vec;
 
