@@ -491,6 +491,30 @@ fn a_huge_message_does_not_make_later_bursts_allocate_as_much() {
 }
 
 #[test]
+fn a_burst_that_starts_a_large_frame_gets_the_room_the_last_one_needed_at_once() {
+    let mut conn = ServerConnection::new((), &Config::default());
+    let big = vec![7u8; 1 << 20];
+    let wire = frame(true, 2, &big);
+    for read in wire.chunks(64 << 10) {
+        conn.handle_input(read).unwrap();
+        collect(&mut conn).unwrap();
+    }
+    assert!(conn.memory_usage() <= 512, "{}", conn.memory_usage());
+    // The next 1 MiB frame's first read: room for all of it, not for the read alone.
+    conn.handle_input(&wire[..64 << 10]).unwrap();
+    assert!(conn.memory_usage() > 1 << 20, "{}", conn.memory_usage());
+    for read in wire[64 << 10..].chunks(64 << 10) {
+        conn.handle_input(read).unwrap();
+    }
+    assert_eq!(collect(&mut conn).unwrap(), vec![Ev::Binary(big)]);
+    // A header that claims more than the buffer ever held gets no more than that.
+    let mut liar = Vec::new();
+    FrameHeader::new(true, OpCode::Binary, Some([1, 2, 3, 4]), 16 << 20).write(&mut liar);
+    conn.handle_input(&liar).unwrap();
+    assert!(conn.memory_usage() < 4 << 20, "{}", conn.memory_usage());
+}
+
+#[test]
 fn a_long_stream_of_large_frames_keeps_the_buffer_within_a_few_frames() {
     // Reads that never line up with frame ends leave the buffer never empty. The bytes
     // consumed ahead of a waiting frame must still be dropped, or the buffer grows

@@ -192,8 +192,7 @@ struct Recv {
     /// A one-frame message waiting in `buf` for the rest of its payload: how many
     /// payload bytes were seen, and (for text) their UTF-8 state.
     waiting: Option<(usize, Utf8Stream)>,
-    /// The capacity `buf` had when it was last released (at most
-    /// [`MAX_REMEMBERED_CAPACITY`]).
+    /// The capacity `buf` had when it was last released.
     last_capacity: usize,
     /// Bytes copied in, moved, parsed, unmasked or validated: a work measure.
     touched: u64,
@@ -218,15 +217,15 @@ enum Walk {
     },
 }
 
-/// The largest input buffer a connection allocates at once for the next burst
-/// because the last one needed it: enough for a large read plus a large frame's
-/// start, small enough that one huge message does not make every later one pay for
-/// a huge allocation.
-const MAX_REMEMBERED_CAPACITY: usize = 256 << 10;
-
 /// The least room a large frame waiting in the input buffer reserves beyond itself
 /// (four 64 KiB reads), so that the frames after it seldom need moving to the front.
 const MIN_ROOM_AFTER_WAITING: usize = 256 << 10;
+
+/// The input buffer's room for a frame of `total` bytes (header included) and what
+/// follows it: the frame, and as much again or [`MIN_ROOM_AFTER_WAITING`]
+fn room_for(total: usize) -> usize {
+    total.saturating_add(total.max(MIN_ROOM_AFTER_WAITING))
+}
 
 /// The smallest data frame payload worth unmasking on the way in.
 const WALK_MIN_PAYLOAD: u64 = 512;
@@ -772,8 +771,7 @@ impl<U> ServerConnection<U> {
                 // (see MIN_ROOM_AFTER_WAITING). Counted from the front: the buffer
                 // stays within a few frames, however long the stream. Only a head
                 // start: if it cannot be had, the buffer grows as the bytes come.
-                let room = total.saturating_add(total.max(MIN_ROOM_AFTER_WAITING));
-                let _ = r.buf.try_reserve(room - r.buf.len());
+                let _ = r.buf.try_reserve(room_for(total) - r.buf.len());
             }
             return Ok(Next::Wait);
         }
@@ -895,7 +893,7 @@ impl<U> ServerConnection<U> {
     fn release_input(&mut self) {
         let r = &mut self.recv;
         if r.pos == r.buf.len() {
-            r.last_capacity = r.buf.capacity().min(MAX_REMEMBERED_CAPACITY);
+            r.last_capacity = r.buf.capacity();
             r.buf = InputBuf::default();
             r.pos = 0;
             if let Walk::Header { at } = &mut r.walk {
@@ -1245,9 +1243,21 @@ impl Recv {
     fn ingest(&mut self, mut input: &[u8]) {
         self.touched += input.len() as u64;
         if self.buf.capacity() == 0 {
-            // What the last burst grew to, at once: growing again step by step costs
-            // copies and fresh pages on every burst.
-            self.buf.reserve(input.len().max(self.last_capacity));
+            // What the last burst grew to, at once, as far as the first frame has a use
+            // for it: growing again step by step costs copies on every burst, but a
+            // burst of small messages after a large one should not hold a large
+            // buffer. Only a size the buffer already reached is reserved, whatever
+            // length the header claims.
+            let first = match self.walk {
+                Walk::Header { .. } => match FrameHeader::parse(input) {
+                    Ok(Some((header, len))) => usize::try_from(header.payload_len)
+                        .map_or(usize::MAX, |payload| payload.saturating_add(len)),
+                    _ => 0,
+                },
+                _ => 0,
+            };
+            let remembered = self.last_capacity.min(room_for(first));
+            self.buf.reserve(input.len().max(remembered));
         }
         self.buf.reserve(input.len());
         while !input.is_empty() {
