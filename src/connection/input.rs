@@ -51,22 +51,32 @@ impl InputBuf {
 
     /// Append `src`
     pub(super) fn extend_from_slice(&mut self, src: &[u8]) {
-        let (room, rest) = src.split_at(self.initialized_room().min(src.len()));
-        self.bytes[self.end..self.end + room.len()].copy_from_slice(room);
-        self.bytes.extend_from_slice(rest);
+        let room = self.initialized_room();
+        if room == 0 {
+            self.bytes.extend_from_slice(src);
+        } else if src.len() <= room {
+            self.bytes[self.end..self.end + src.len()].copy_from_slice(src);
+        } else {
+            let (fits, rest) = src.split_at(room);
+            self.bytes[self.end..].copy_from_slice(fits);
+            self.bytes.extend_from_slice(rest);
+        }
         self.end += src.len();
     }
 
     /// Append `src` unmasked, where `src` starts `offset` bytes into the payload
     pub(super) fn extend_unmasked(&mut self, src: &[u8], key: [u8; 4], offset: usize) {
-        let (room, rest) = src.split_at(self.initialized_room().min(src.len()));
-        copy_unmasked(
-            &mut self.bytes[self.end..self.end + room.len()],
-            room,
-            key,
-            offset,
-        );
-        extend_unmasked(&mut self.bytes, rest, key, offset + room.len());
+        let room = self.initialized_room();
+        if room == 0 {
+            extend_unmasked(&mut self.bytes, src, key, offset);
+        } else if src.len() <= room {
+            let end = self.end + src.len();
+            copy_unmasked(&mut self.bytes[self.end..end], src, key, offset);
+        } else {
+            let (fits, rest) = src.split_at(room);
+            copy_unmasked(&mut self.bytes[self.end..], fits, key, offset);
+            extend_unmasked(&mut self.bytes, rest, key, offset + room);
+        }
         self.end += src.len();
     }
 
