@@ -2,10 +2,10 @@
 //!
 //! A `Vec<u8>` whose length is the end of the data must grow element by element, and
 //! code that grows a `Vec` keeps its length up to date as it goes, which costs a fused
-//! copy-and-unmask loop a third of its speed. Here the data ends at `end`, and the
-//! vector's bytes past `end` are room that earlier input already initialized (it was
-//! consumed and moved out of the way): new input is stored there, as into any slice.
-//! Only room never used before is grown into. The room is never zeroed: it holds
+//! copy-and-unmask loop about a quarter of its speed. Here the data ends at `end`, and
+//! the vector's bytes past `end` are room that earlier input already initialized (it
+//! was consumed and moved out of the way): new input is stored there, as into any
+//! slice. Only room never used before is grown into. The room is never zeroed: it holds
 //! consumed input, which is as much the caller's as the bytes it replaces.
 
 use alloc::collections::TryReserveError;
