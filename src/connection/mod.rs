@@ -227,6 +227,11 @@ fn room_for(total: usize) -> usize {
     total.saturating_add(total.max(MIN_ROOM_AFTER_WAITING))
 }
 
+/// A burst's first input reserves room for the large frame it starts up to this many
+/// times its own length (see [`Recv::ingest`]): a 64 KiB read makes room for a 1 MiB
+/// frame at once; a header alone gets no more than any burst, whatever it claims.
+const BURST_RESERVE_FACTOR: usize = 32;
+
 /// The smallest data frame payload worth unmasking on the way in.
 const WALK_MIN_PAYLOAD: u64 = 512;
 
@@ -1243,11 +1248,12 @@ impl Recv {
     fn ingest(&mut self, mut input: &[u8]) {
         self.touched += input.len() as u64;
         if self.buf.capacity() == 0 {
-            // What the last burst grew to, at once, as far as the first frame has a use
-            // for it: growing again step by step costs copies on every burst, but a
-            // burst of small messages after a large one should not hold a large
-            // buffer. Only a size the buffer already reached is reserved, whatever
-            // length the header claims.
+            // What the last burst grew to, at once: growing again step by step costs
+            // copies on every burst. Up to MIN_ROOM_AFTER_WAITING for any burst, and
+            // more only as far as the first frame has a use for it: a burst of small
+            // messages after a large one should not hold a large buffer. Whatever
+            // length the header claims, no more is reserved than the buffer reached
+            // before, nor than BURST_RESERVE_FACTOR times the input.
             let first = match self.walk {
                 Walk::Header { .. } => match FrameHeader::parse(input) {
                     Ok(Some((header, len))) => usize::try_from(header.payload_len)
@@ -1256,7 +1262,12 @@ impl Recv {
                 },
                 _ => 0,
             };
-            let remembered = self.last_capacity.min(room_for(first));
+            let any_burst = self.last_capacity.min(room_for(0));
+            let this_frame = self
+                .last_capacity
+                .min(room_for(first))
+                .min(input.len().saturating_mul(BURST_RESERVE_FACTOR));
+            let remembered = any_burst.max(this_frame);
             self.buf.reserve(input.len().max(remembered));
         }
         self.buf.reserve(input.len());
