@@ -51,38 +51,41 @@ impl InputBuf {
 
     /// Append `src`
     pub(super) fn extend_from_slice(&mut self, src: &[u8]) {
-        let room = self.initialized_room();
-        if room == 0 {
-            self.bytes.extend_from_slice(src);
-        } else if src.len() <= room {
-            self.bytes[self.end..self.end + src.len()].copy_from_slice(src);
-        } else {
-            let (fits, rest) = src.split_at(room);
-            self.bytes[self.end..].copy_from_slice(fits);
-            self.bytes.extend_from_slice(rest);
-        }
-        self.end += src.len();
+        self.append(
+            src,
+            |room, part, _| room.copy_from_slice(part),
+            |bytes, part, _| bytes.extend_from_slice(part),
+        );
     }
 
     /// Append `src` unmasked, where `src` starts `offset` bytes into the payload
     pub(super) fn extend_unmasked(&mut self, src: &[u8], key: [u8; 4], offset: usize) {
-        let room = self.initialized_room();
-        if room == 0 {
-            extend_unmasked(&mut self.bytes, src, key, offset);
-        } else if src.len() <= room {
-            let end = self.end + src.len();
-            copy_unmasked(&mut self.bytes[self.end..end], src, key, offset);
-        } else {
-            let (fits, rest) = src.split_at(room);
-            copy_unmasked(&mut self.bytes[self.end..], fits, key, offset);
-            extend_unmasked(&mut self.bytes, rest, key, offset + room);
-        }
-        self.end += src.len();
+        self.append(
+            src,
+            |room, part, at| copy_unmasked(room, part, key, offset + at),
+            |bytes, part, at| extend_unmasked(bytes, part, key, offset + at),
+        );
     }
 
-    /// Bytes past the data that may be written over as they are
-    fn initialized_room(&self) -> usize {
-        self.bytes.len() - self.end
+    /// Append `src`: what fits the initialized room goes in by `store`, the rest by
+    /// `grow`; each is told where in `src` its part starts, and is called only with
+    /// a part that is not empty
+    #[inline(always)]
+    fn append(
+        &mut self,
+        src: &[u8],
+        store: impl FnOnce(&mut [u8], &[u8], usize),
+        grow: impl FnOnce(&mut Vec<u8>, &[u8], usize),
+    ) {
+        let fits = (self.bytes.len() - self.end).min(src.len());
+        let (now, rest) = src.split_at(fits);
+        if fits > 0 {
+            store(&mut self.bytes[self.end..self.end + fits], now, 0);
+        }
+        if !rest.is_empty() {
+            grow(&mut self.bytes, rest, fits);
+        }
+        self.end += src.len();
     }
 
     /// Remove the first `n` bytes of data: the rest moves to the front

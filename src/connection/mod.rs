@@ -218,7 +218,8 @@ enum Walk {
 }
 
 /// The least room a large frame waiting in the input buffer reserves beyond itself
-/// (four 64 KiB reads), so that the frames after it seldom need moving to the front.
+/// (four 64 KiB reads), so that the frames after it seldom need moving to the front;
+/// also as much as a new burst is given at once of what the last one grew to.
 const MIN_ROOM_AFTER_WAITING: usize = 256 << 10;
 
 /// The input buffer's room for a frame of `total` bytes (header included) and what
