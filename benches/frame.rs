@@ -53,6 +53,7 @@ use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tungstenite::Bytes;
 use tungstenite::protocol::{Role as TRole, WebSocketConfig};
+use wsgate::Instant;
 use wsgate::frame::{FrameHeader, OpCode, apply_mask};
 use wsgate::{Config, Event, MessageKind, ServerConnection};
 
@@ -310,7 +311,7 @@ fn wsgate_decode(
     visit: &mut impl FnMut(MessageKind, &[u8]),
 ) {
     for chunk in wire.chunks(READ_CHUNK) {
-        conn.handle_input(chunk).expect("wsgate handle_input");
+        conn.handle_input(chunk);
         wsgate_drain(conn, visit);
     }
 }
@@ -328,7 +329,7 @@ fn wsgate_decode_chunked(
     while seen < messages {
         let n = stream.read(chunk).expect("in-memory read");
         assert!(n > 0, "wsgate-64k: end of stream after {seen} messages");
-        conn.handle_input(&chunk[..n]).expect("wsgate handle_input");
+        conn.handle_input(&chunk[..n]);
         seen += wsgate_drain(conn, visit);
     }
 }
@@ -341,7 +342,7 @@ fn wsgate_drain(
     let mut messages = 0;
     while let Some(event) = conn.poll_event().expect("wsgate poll_event") {
         match event {
-            Event::Binary(b) => visit(MessageKind::Binary, b),
+            Event::Binary(b) => visit(MessageKind::Binary, &b),
             Event::Text(t) => visit(MessageKind::Text, t.as_bytes()),
             other => panic!("wsgate: unexpected {other:?}"),
         }
@@ -442,7 +443,9 @@ fn wsgate_encode(
     stream: &mut MemStream<'_>,
 ) {
     for _ in 0..frames {
-        conn.send_binary(payload).expect("wsgate send_binary");
+        conn.sender()
+            .send_binary(payload)
+            .expect("wsgate send_binary");
     }
     out.clear();
     conn.poll_transmit(out);
@@ -459,6 +462,7 @@ fn wsgate_encode_vectored(
 ) {
     for _ in 0..frames {
         let head = conn
+            .sender()
             .frame_head(MessageKind::Binary, payload.len(), true)
             .expect("wsgate frame_head");
         let bufs = [IoSlice::new(head.as_bytes()), IoSlice::new(payload)];
@@ -540,13 +544,13 @@ fn check_decoders(kind: MessageKind, payload: &[u8], wire: &[u8], frames: usize)
     let config = Config::default();
 
     let mut e = Expect::new("wsgate", kind, payload);
-    let mut conn = ServerConnection::new((), &config);
+    let mut conn = ServerConnection::new((), &config, Instant::ZERO);
     wsgate_decode(&mut conn, wire, &mut |k, p| e.visit(k, p));
     e.done(frames);
-    assert_eq!(conn.pending_transmit(), 0, "wsgate queued output");
+    assert_eq!(conn.sender().pending_transmit(), 0, "wsgate queued output");
 
     let mut e = Expect::new("wsgate-64k", kind, payload);
-    let mut conn = ServerConnection::new((), &config);
+    let mut conn = ServerConnection::new((), &config, Instant::ZERO);
     let mut stream = MemStream::one_shot(wire, 0);
     let mut chunk = vec![0u8; READ_CHUNK];
     wsgate_decode_chunked(&mut conn, &mut stream, &mut chunk, frames, &mut |k, p| {
@@ -599,13 +603,13 @@ fn check_encoders(payload: &[u8], frames: usize, expected: &[u8]) {
     let config = Config::default();
     let bytes = Bytes::copy_from_slice(payload);
 
-    let mut conn = ServerConnection::new((), &config);
+    let mut conn = ServerConnection::new((), &config, Instant::ZERO);
     let mut out = Vec::new();
     let mut stream = MemStream::one_shot(&[], expected.len());
     wsgate_encode(&mut conn, payload, frames, &mut out, &mut stream);
     assert!(stream.output == expected, "wsgate output differs");
 
-    let mut conn = ServerConnection::new((), &config);
+    let mut conn = ServerConnection::new((), &config, Instant::ZERO);
     let mut stream = MemStream::one_shot(&[], expected.len());
     wsgate_encode_vectored(&mut conn, payload, frames, &mut stream);
     assert!(stream.output == expected, "wsgate-vectored output differs");
@@ -652,12 +656,12 @@ fn decode_group(c: &mut Criterion, kind: MessageKind, group: &str) {
         let mut total = 0usize;
         let mut touch = |_: MessageKind, p: &[u8]| total += black_box(p).len();
 
-        let mut conn = ServerConnection::new((), &config);
+        let mut conn = ServerConnection::new((), &config, Instant::ZERO);
         g.bench_function(BenchmarkId::new("wsgate", &param), |b| {
             b.iter(|| wsgate_decode(&mut conn, black_box(&wire), &mut touch))
         });
 
-        let mut conn = ServerConnection::new((), &config);
+        let mut conn = ServerConnection::new((), &config, Instant::ZERO);
         let mut stream = MemStream::cyclic(&wire, 0);
         let mut chunk = vec![0u8; READ_CHUNK];
         g.bench_function(BenchmarkId::new("wsgate-64k", &param), |b| {
@@ -706,7 +710,7 @@ fn encode_binary(c: &mut Criterion) {
         let param = label(size, frames);
         g.throughput(Throughput::Bytes((size * frames) as u64));
 
-        let mut conn = ServerConnection::new((), &config);
+        let mut conn = ServerConnection::new((), &config, Instant::ZERO);
         let mut out = Vec::new();
         let mut sink = MemStream::sink();
         g.bench_function(BenchmarkId::new("wsgate", &param), |b| {
@@ -714,7 +718,7 @@ fn encode_binary(c: &mut Criterion) {
         });
         let mut written = vec![sink.written];
 
-        let mut conn = ServerConnection::new((), &config);
+        let mut conn = ServerConnection::new((), &config, Instant::ZERO);
         let mut sink = MemStream::sink();
         g.bench_function(BenchmarkId::new("wsgate-vectored", &param), |b| {
             b.iter(|| wsgate_encode_vectored(&mut conn, black_box(&payload), frames, &mut sink))

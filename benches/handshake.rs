@@ -18,7 +18,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tungstenite::handshake::server::{ErrorResponse, Request as TRequest, Response as TResponse};
 use tungstenite::http;
-use wsgate::{Config, Decision, Outcome, Response, ServerHandshake, auth};
+use wsgate::{Config, Decision, Instant, Outcome, Response, ServerHandshake, auth};
 
 /// A Chrome-style upgrade request, exactly 432 bytes (the UA is abbreviated to fit).
 const REQUEST: &[u8] = concat!(
@@ -117,13 +117,13 @@ impl AsyncWrite for MemStream<'_> {
 // ---- wsgate ----
 
 fn wsgate_accept(config: &Config, input: &[u8], out: &mut Vec<u8>) -> Option<Outcome<()>> {
-    let mut hs = ServerHandshake::new(config);
+    let mut hs = ServerHandshake::new(config, Instant::ZERO);
     hs.handle_input(input, out, |_req| Decision::accept(()))
         .expect("wsgate rejected the benchmark request")
 }
 
 fn wsgate_reject(config: &Config, input: &[u8], out: &mut Vec<u8>) -> Option<Outcome<()>> {
-    let mut hs = ServerHandshake::new(config);
+    let mut hs = ServerHandshake::new(config, Instant::ZERO);
     hs.handle_input(input, out, |req| match auth::bearer(req) {
         Ok(Some(t)) if t.ct_eq(b"tok") => Decision::accept(()),
         _ => Decision::reject(Response::unauthorized_bearer("api")),

@@ -69,7 +69,7 @@ fn new_token() -> io::Result<String> {
 fn handle(mut stream: TcpStream, token: &str) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let config = Config::default();
-    let mut handshake = ServerHandshake::new(&config);
+    let mut handshake = ServerHandshake::new(&config, common::now());
     let mut buf = vec![0u8; 16 * 1024];
     let mut out = Vec::new();
     // Deferred: a login must read its body before the decision.

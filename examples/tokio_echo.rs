@@ -6,12 +6,18 @@
 //!
 //! wsgate does no I/O, so the async version is the blocking loop with `.await` on
 //! the socket calls. A single-threaded runtime serves every connection as a task.
+//! Each task waits on the socket's readiness and on the connection's deadline at
+//! once, and reads straight into the connection only when bytes are there: an idle
+//! connection holds no read buffer, and a client that stalls mid-request is answered
+//! `408` at the handshake deadline and costs nothing after it.
 
 mod common;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::io::ErrorKind;
+
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use wsgate::{Config, Outcome, ServerConnection, ServerHandshake};
+use wsgate::{Config, Instant, Outcome, ServerConnection, ServerHandshake};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
@@ -31,30 +37,49 @@ async fn main() -> std::io::Result<()> {
     let listener = TcpListener::bind(&addr).await?;
     println!("listening on {}", listener.local_addr()?);
     let token: Option<&'static str> = token.map(|t| &*t.leak());
+    let config: &'static Config = Box::leak(Box::default());
     loop {
         let (stream, _) = listener.accept().await?;
         tokio::spawn(async move {
-            if let Err(e) = serve(stream, token).await {
+            if let Err(e) = serve(stream, config, token).await {
                 eprintln!("connection: {e}");
             }
         });
     }
 }
 
-async fn serve(mut stream: TcpStream, token: Option<&str>) -> std::io::Result<()> {
+/// Wait until the socket is readable or `deadline` passes; `true` when readable
+async fn readable_until(stream: &TcpStream, deadline: Option<Instant>) -> std::io::Result<bool> {
+    match deadline {
+        Some(d) => match tokio::time::timeout(common::until(d), stream.readable()).await {
+            Ok(ready) => ready.map(|()| true),
+            Err(_) => Ok(false),
+        },
+        None => stream.readable().await.map(|()| true),
+    }
+}
+
+async fn serve(mut stream: TcpStream, config: &Config, token: Option<&str>) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
-    let config = Config::default();
-    let mut buf = vec![0u8; 64 * 1024];
     let mut out = Vec::new();
 
-    let mut handshake = ServerHandshake::new(&config);
+    // The request head is small: a stack buffer, held only while a read is under way.
+    let mut handshake = ServerHandshake::new(config, common::now());
     let accepted = loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        let step =
-            handshake.handle_input(&buf[..n], &mut out, |req| common::decide(req, token, false));
+        let step = if readable_until(&stream, handshake.poll_timeout()).await? {
+            let mut buf = [0u8; 4096];
+            match stream.try_read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => handshake
+                    .handle_input(&buf[..n], &mut out, |req| common::decide(req, token, false)),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        } else {
+            handshake
+                .handle_timeout(common::now(), &mut out)
+                .map(|()| None)
+        };
         stream.write_all(&out).await?;
         out.clear();
         match step {
@@ -64,21 +89,31 @@ async fn serve(mut stream: TcpStream, token: Option<&str>) -> std::io::Result<()
         }
     };
 
-    let mut conn = ServerConnection::from_accepted(accepted, &config);
-    let mut scratch = Vec::new();
+    let mut conn = ServerConnection::from_accepted(accepted, config, common::now());
     loop {
-        common::pump(&mut conn, token, &mut scratch);
-        conn.poll_transmit(&mut out);
-        stream.write_all(&out).await?;
-        out.clear();
+        common::pump(&mut conn, token);
+        // Straight from the connection's queue to the socket.
+        while conn.sender().pending_transmit() > 0 {
+            stream.writable().await?;
+            let tx = conn.sender();
+            match stream.try_write(tx.transmit_front()) {
+                Ok(n) => tx.consume_transmit(n),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
         if conn.is_closed() {
             return Ok(());
         }
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(());
+        if !readable_until(&stream, conn.poll_timeout()).await? {
+            conn.handle_timeout(common::now());
+            continue;
         }
-        // An error is also returned by the next poll_event, which queues its close.
-        let _ = conn.handle_input(&buf[..n]);
+        match stream.try_read(conn.input_buffer()) {
+            Ok(0) => return Ok(()),
+            Ok(n) => conn.handle_read(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => conn.handle_read(0),
+            Err(e) => return Err(e),
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! Limits that bound the work and memory an untrusted peer can cause
 
+use core::time::Duration;
+
 use crate::error::ConfigError;
 
 /// The largest [`Config::max_headers`] accepted: the header index lives on the stack
@@ -28,6 +30,36 @@ pub struct Config {
     max_auth_message_bytes: usize,
     auto_pong: bool,
     streaming: bool,
+    handshake_timeout: Duration,
+    first_message_timeout: Duration,
+    close_timeout: Duration,
+    keepalive: Option<Keepalive>,
+}
+
+/// Keepalive: ping a peer that has sent nothing for a while, and give up on one that
+/// does not answer
+///
+/// After `interval` without any input the connection sends a ping (between one and
+/// two intervals after the last input, as timers fire); when nothing (a pong or any
+/// other frame) arrives within `timeout` of it, the connection fails with
+/// [`ProtocolError::KeepaliveTimeout`](crate::ProtocolError::KeepaliveTimeout) and
+/// queues a close with 1011, as Python `websockets` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before a ping
+    pub interval: Duration,
+    /// How long the pong may take
+    pub timeout: Duration,
+}
+
+impl Default for Keepalive {
+    /// 20 s and 20 s, Python `websockets`' defaults
+    fn default() -> Self {
+        Keepalive {
+            interval: Duration::from_secs(20),
+            timeout: Duration::from_secs(20),
+        }
+    }
 }
 
 impl Default for Config {
@@ -41,6 +73,10 @@ impl Default for Config {
             max_auth_message_bytes: 8 * 1024,
             auto_pong: true,
             streaming: false,
+            handshake_timeout: Duration::from_secs(10),
+            first_message_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(10),
+            keepalive: None,
         }
     }
 }
@@ -109,6 +145,31 @@ impl Config {
     pub fn streaming(&self) -> bool {
         self.streaming
     }
+
+    /// How long a request head may take to arrive, from
+    /// [`ServerHandshake::new`](crate::ServerHandshake::new); later, it is answered
+    /// `408` and closed. Default 10 s, as Python `websockets`' `open_timeout`: a client
+    /// that stalls mid-request costs the bytes it sent, and only until then.
+    pub fn handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// How long a connection that authenticates by its first message may take to
+    /// send it; later, it is closed with 1008. Default 10 s.
+    pub fn first_message_timeout(&self) -> Duration {
+        self.first_message_timeout
+    }
+
+    /// How long to wait for the peer's close after this side sent one; later, the
+    /// connection counts as closed and the caller may drop the socket. Default 10 s.
+    pub fn close_timeout(&self) -> Duration {
+        self.close_timeout
+    }
+
+    /// Keepalive pings; default off. See [`Keepalive`].
+    pub fn keepalive(&self) -> Option<Keepalive> {
+        self.keepalive
+    }
 }
 
 /// Builds a [`Config`], checking each limit
@@ -163,6 +224,30 @@ impl ConfigBuilder {
     /// See [`Config::streaming`]
     pub fn streaming(mut self, on: bool) -> Self {
         self.config.streaming = on;
+        self
+    }
+
+    /// See [`Config::handshake_timeout`]
+    pub fn handshake_timeout(mut self, d: Duration) -> Self {
+        self.config.handshake_timeout = d;
+        self
+    }
+
+    /// See [`Config::first_message_timeout`]
+    pub fn first_message_timeout(mut self, d: Duration) -> Self {
+        self.config.first_message_timeout = d;
+        self
+    }
+
+    /// See [`Config::close_timeout`]
+    pub fn close_timeout(mut self, d: Duration) -> Self {
+        self.config.close_timeout = d;
+        self
+    }
+
+    /// See [`Config::keepalive`]
+    pub fn keepalive(mut self, keepalive: Option<Keepalive>) -> Self {
+        self.config.keepalive = keepalive;
         self
     }
 

@@ -76,6 +76,10 @@ pub enum ProtocolError {
     /// `Sec-WebSocket-Version` is missing or not 13 (RFC 6455 §4.4)
     #[error("unsupported Sec-WebSocket-Version (only 13 is supported)")]
     UnsupportedVersion,
+    /// The request head did not arrive before
+    /// [`Config::handshake_timeout`](crate::Config::handshake_timeout)
+    #[error("request not complete in time")]
+    HandshakeTimeout,
     /// A WebSocket upgrade that announces a request body (`Content-Length` or
     /// `Transfer-Encoding`); the bytes after the head must be frames
     #[error("websocket upgrade must not carry a request body")]
@@ -131,17 +135,23 @@ pub enum ProtocolError {
     /// arrived while the caller was still checking the first message
     #[error("too much input before authentication finished")]
     TooMuchBeforeAuth,
+    /// Keepalive: nothing answered a ping within
+    /// [`Keepalive::timeout`](crate::Keepalive::timeout)
+    #[error("keepalive ping timeout")]
+    KeepaliveTimeout,
 }
 
 impl ProtocolError {
     /// The HTTP status that answers this error
     ///
-    /// 400 for malformed requests, 405 for a non-GET upgrade, 414 for an over-long
+    /// 400 for malformed requests, 405 for a non-GET upgrade, 408 for a request too
+    /// slow to arrive, 414 for an over-long
     /// request line, 426 for an unsupported WebSocket version, 431 for oversized headers.
     pub fn status_hint(&self) -> u16 {
         use ProtocolError::*;
         match self {
             MethodNotAllowed => 405,
+            HandshakeTimeout => 408,
             RequestLineTooLong => 414,
             UnsupportedVersion => 426,
             HeaderLineTooLong | TooManyHeaders | RequestTooLarge => 431,
@@ -154,7 +164,8 @@ impl ProtocolError {
     /// The close code that answers this error (RFC 6455 §7.4.1)
     ///
     /// 1002 for protocol violations, 1007 for invalid UTF-8, 1009 for frames or
-    /// messages over a limit, 1008 for too much input before authentication. Handshake
+    /// messages over a limit, 1008 for too much input before authentication, 1011 for a
+    /// keepalive timeout (as Python `websockets`). Handshake
     /// errors never reach a connection; they map to 1002.
     pub fn close_code(&self) -> CloseCode {
         use ProtocolError::*;
@@ -162,6 +173,7 @@ impl ProtocolError {
             InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
             FrameTooLarge | MessageTooLarge => CloseCode::MESSAGE_TOO_BIG,
             TooMuchBeforeAuth => CloseCode::POLICY_VIOLATION,
+            KeepaliveTimeout => CloseCode::INTERNAL_ERROR,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -203,6 +215,9 @@ pub enum UsageError {
     /// being sent
     #[error("a fragmented message is being sent; finish it first")]
     MessageInProgress,
+    /// A frame head for a vectored write from a client, whose payloads must be masked
+    #[error("a client masks its payloads; send them through the queue")]
+    MaskRequired,
     /// A frame head for a vectored write while earlier output is still queued
     #[error("drain poll_transmit before writing a frame head")]
     TransmitPending,

@@ -4,6 +4,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+use wsgate::Instant;
 use wsgate::{Config, Decision, Outcome, Response, ServerHandshake, auth};
 
 /// Counts the allocations made by the current thread while `COUNTING` is set.
@@ -61,7 +62,7 @@ fn whole_requests_allocate_nothing_but_the_response() {
     let mut out = Vec::with_capacity(1024);
 
     let n = allocations(|| {
-        let mut hs = ServerHandshake::new(&config);
+        let mut hs = ServerHandshake::new(&config, Instant::ZERO);
         let outcome = hs.handle_input(REQUEST, &mut out, decide);
         assert!(matches!(outcome, Ok(Some(Outcome::Rejected(ref r))) if r.status() == 401));
     });
@@ -72,7 +73,7 @@ fn whole_requests_allocate_nothing_but_the_response() {
     with_token.extend_from_slice(b"Authorization: Bearer token\r\n\r\n");
     out.clear();
     let n = allocations(|| {
-        let mut hs = ServerHandshake::new(&config);
+        let mut hs = ServerHandshake::new(&config, Instant::ZERO);
         let outcome = hs.handle_input(&with_token, &mut out, decide);
         assert!(matches!(outcome, Ok(Some(Outcome::Accepted(ref a))) if *a.data() == 7));
     });
@@ -82,7 +83,7 @@ fn whole_requests_allocate_nothing_but_the_response() {
     // The counter does count: a request split in two must be buffered.
     out.clear();
     let n = allocations(|| {
-        let mut hs = ServerHandshake::new(&config);
+        let mut hs = ServerHandshake::new(&config, Instant::ZERO);
         assert!(matches!(
             hs.handle_input(&REQUEST[..10], &mut out, decide),
             Ok(None)

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use wsgate::Instant;
 use wsgate::connection::{Event, ServerConnection};
 use wsgate::{Config, ProtocolError};
 
@@ -21,7 +22,7 @@ struct Fed {
 /// Feed `wire` in reads of `step` bytes, polling and draining after each, as a server
 /// loop would
 fn feed(config: &Config, wire: &[u8], step: usize) -> Fed {
-    let mut conn = ServerConnection::new((), config);
+    let mut conn = ServerConnection::new((), config, Instant::ZERO);
     let mut fed = Fed {
         messages: vec![],
         pings: 0,
@@ -32,9 +33,10 @@ fn feed(config: &Config, wire: &[u8], step: usize) -> Fed {
     };
     let mut out = Vec::new();
     for chunk in wire.chunks(step) {
-        if conn.handle_input(chunk).is_err() {
+        if conn.is_closed() {
             break;
         }
+        conn.handle_input(chunk);
         fed.peak_memory = fed.peak_memory.max(conn.memory_usage());
         loop {
             match conn.poll_event() {
@@ -161,7 +163,7 @@ fn handshake_fed(
     request: &[u8],
     step: usize,
 ) -> (Result<bool, ProtocolError>, u64, usize) {
-    let mut hs = ServerHandshake::new(config);
+    let mut hs = ServerHandshake::new(config, Instant::ZERO);
     let mut out = Vec::new();
     let mut fed = 0;
     for chunk in request.chunks(step) {

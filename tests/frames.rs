@@ -416,11 +416,17 @@ fn a_frame_announcing_a_huge_payload_is_refused_at_once() {
 #[test]
 fn every_case_is_a_fuzz_seed() {
     let cases = cases();
-    // The connection target: mode byte 0x40 (whole messages, chunks of 9 bytes).
+    // The connection target: mode byte 0 (whole messages) or 8 (timers), then the
+    // chunk size byte (chunks of 9 bytes).
     let connection: Vec<Vec<u8>> = cases
         .iter()
         .filter(|c| c.input.len() < 4096)
-        .map(|c| [&[0x40][..], &c.input].concat())
+        .flat_map(|c| {
+            [
+                [&[0, 8][..], &c.input].concat(),
+                [&[8, 8][..], &c.input].concat(),
+            ]
+        })
         .collect();
     check_seeds("connection", &connection);
     let frame: Vec<Vec<u8>> = cases

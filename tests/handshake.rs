@@ -4,6 +4,7 @@
 mod common;
 
 use proptest::prelude::*;
+use wsgate::Instant;
 use wsgate::{
     Accept, Challenge, Config, Decision, Error, Outcome, ProtocolError, Response, ServerHandshake,
     UpgradeRequest, UsageError, auth,
@@ -434,7 +435,7 @@ fn summarize(outcome: Outcome<&'static str>) -> Summary {
 /// that finished it belong to the connection: they are appended to the leftover, so
 /// that every split shows the same stream of bytes after the request.
 fn feed<'c>(config: &Config, chunks: impl IntoIterator<Item = &'c [u8]>) -> Run {
-    let mut hs = ServerHandshake::new(config);
+    let mut hs = ServerHandshake::new(config, Instant::ZERO);
     let mut out = Vec::new();
     let mut result = Ok(None);
     let mut chunks = chunks.into_iter();
@@ -454,7 +455,7 @@ fn feed<'c>(config: &Config, chunks: impl IntoIterator<Item = &'c [u8]>) -> Run 
 
 /// The same through `handle_input_deferred` and `PendingHandshake::decide`.
 fn feed_deferred<'c>(config: &Config, chunks: impl IntoIterator<Item = &'c [u8]>) -> Run {
-    let mut hs = ServerHandshake::new(config);
+    let mut hs = ServerHandshake::new(config, Instant::ZERO);
     let mut out = Vec::new();
     let mut chunks = chunks.into_iter();
     while let Some(chunk) = chunks.next() {
@@ -668,7 +669,7 @@ fn a_20_mb_header_line_is_refused_after_the_cap() {
     let mut req = b"GET / HTTP/1.1\r\nHost: h\r\nX: ".to_vec();
     req.resize(20 << 20, b'a');
     let config = Config::default();
-    let mut hs = ServerHandshake::new(&config);
+    let mut hs = ServerHandshake::new(&config, Instant::ZERO);
     let mut out = Vec::new();
     let err = hs.handle_input(&req, &mut out, decide).unwrap_err();
     assert_eq!(err, Error::Protocol(ProtocolError::HeaderLineTooLong));
@@ -680,7 +681,7 @@ fn a_20_mb_header_line_is_refused_after_the_cap() {
     );
     assert_eq!(out.len(), len);
     // In small pieces it stops at the cap too: the rest is never looked at.
-    let mut hs = ServerHandshake::new(&config);
+    let mut hs = ServerHandshake::new(&config, Instant::ZERO);
     let mut fed = 0;
     for chunk in req.chunks(1000) {
         fed += chunk.len();
@@ -703,7 +704,7 @@ fn bytes_after_the_request_are_handed_back() {
         other => panic!("{other:?}"),
     }
     // Also when the request fills the buffer and the frames come later.
-    let mut hs = ServerHandshake::new(&Config::default());
+    let mut hs = ServerHandshake::new(&Config::default(), Instant::ZERO);
     let mut out = Vec::new();
     let (a, b) = bytes.split_at(req.len() - 3);
     assert!(hs.handle_input(a, &mut out, decide).unwrap().is_none());
@@ -728,7 +729,7 @@ fn a_request_body_is_handed_back_to_a_plain_request() {
 
 #[test]
 fn input_after_the_end_is_a_usage_error() {
-    let mut hs = ServerHandshake::new(&Config::default());
+    let mut hs = ServerHandshake::new(&Config::default(), Instant::ZERO);
     let mut out = Vec::new();
     let req = upgrade!("/", "Authorization: Bearer s3cr3t-T0k");
     assert!(matches!(
@@ -746,7 +747,7 @@ fn input_after_the_end_is_a_usage_error() {
 #[test]
 fn accepting_a_subprotocol_not_offered_is_a_usage_error() {
     let req = upgrade!("/", "Sec-WebSocket-Protocol: chat, superchat");
-    let mut hs = ServerHandshake::new(&Config::default());
+    let mut hs = ServerHandshake::new(&Config::default(), Instant::ZERO);
     let mut out = Vec::new();
     let err = hs
         .handle_input(req.as_bytes(), &mut out, |_| {
@@ -759,7 +760,7 @@ fn accepting_a_subprotocol_not_offered_is_a_usage_error() {
         "{out:?}"
     );
     // The offered one is echoed.
-    let mut hs = ServerHandshake::new(&Config::default());
+    let mut hs = ServerHandshake::new(&Config::default(), Instant::ZERO);
     out.clear();
     let outcome = hs
         .handle_input(req.as_bytes(), &mut out, |_| {
@@ -776,7 +777,7 @@ fn accepting_a_subprotocol_not_offered_is_a_usage_error() {
 fn header_injection_through_the_decision_is_refused() {
     let mut out = Vec::new();
     let req = upgrade!("/");
-    let err = ServerHandshake::new(&Config::default())
+    let err = ServerHandshake::new(&Config::default(), Instant::ZERO)
         .handle_input(req.as_bytes(), &mut out, |_| {
             Accept::new(())
                 .header("X-Id", "1\r\nSet-Cookie: evil=1")
@@ -785,7 +786,7 @@ fn header_injection_through_the_decision_is_refused() {
         .unwrap_err();
     assert_eq!(err, Error::Usage(UsageError::InvalidHeaderValue));
     assert!(!String::from_utf8_lossy(&out).contains("evil"));
-    let err = ServerHandshake::new(&Config::default())
+    let err = ServerHandshake::new(&Config::default(), Instant::ZERO)
         .handle_input(req.as_bytes(), &mut out, |_| {
             Accept::new(()).header("Sec-WebSocket-Accept", "x").into()
         })
@@ -799,7 +800,7 @@ fn header_injection_through_the_decision_is_refused() {
 #[test]
 fn extra_headers_and_bodies_are_written() {
     let mut out = Vec::new();
-    ServerHandshake::new(&Config::default())
+    ServerHandshake::new(&Config::default(), Instant::ZERO)
         .handle_input(upgrade!("/").as_bytes(), &mut out, |_| {
             Accept::new(()).header("X-Served-By", "node-1").into()
         })
@@ -808,7 +809,7 @@ fn extra_headers_and_bodies_are_written() {
     assert!(text.ends_with("\r\nX-Served-By: node-1\r\n\r\n"), "{text}");
 
     let mut out = Vec::new();
-    ServerHandshake::new(&Config::default())
+    ServerHandshake::new(&Config::default(), Instant::ZERO)
         .handle_input(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", &mut out, |_| {
             Decision::<()>::reject(
                 Response::new(200)
@@ -827,7 +828,7 @@ fn extra_headers_and_bodies_are_written() {
     );
 
     let mut out = Vec::new();
-    ServerHandshake::new(&Config::default())
+    ServerHandshake::new(&Config::default(), Instant::ZERO)
         .handle_input(upgrade!("/").as_bytes(), &mut out, |_| {
             Decision::<()>::reject(Response::forbidden())
         })
@@ -849,7 +850,7 @@ fn the_view_shows_the_request() {
     );
     let mut seen = false;
     let mut out = Vec::new();
-    ServerHandshake::new(&Config::default())
+    ServerHandshake::new(&Config::default(), Instant::ZERO)
         .handle_input(req.as_bytes(), &mut out, |r| {
             seen = true;
             assert!(r.is_upgrade());
@@ -911,7 +912,7 @@ fn basic_credentials_are_decoded() {
     for &(value, user, pass) in cases {
         let raw = format!("GET / HTTP/1.1\r\nHost: h\r\nAuthorization: {value}\r\n\r\n");
         let mut out = Vec::new();
-        ServerHandshake::new(&Config::default())
+        ServerHandshake::new(&Config::default(), Instant::ZERO)
             .handle_input(raw.as_bytes(), &mut out, |r| {
                 let got = auth::basic(r).unwrap().unwrap();
                 assert_eq!(got.user().expose(), user, "{value}");
@@ -924,7 +925,7 @@ fn basic_credentials_are_decoded() {
     for bad in ["Basic !!!", "Basic dXNlcg==" /* no colon */] {
         let raw = format!("GET / HTTP/1.1\r\nHost: h\r\nAuthorization: {bad}\r\n\r\n");
         let mut out = Vec::new();
-        ServerHandshake::new(&Config::default())
+        ServerHandshake::new(&Config::default(), Instant::ZERO)
             .handle_input(raw.as_bytes(), &mut out, |r| {
                 assert_eq!(
                     auth::basic(r),
@@ -938,7 +939,7 @@ fn basic_credentials_are_decoded() {
     let raw =
         "GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n";
     let mut out = Vec::new();
-    ServerHandshake::new(&Config::default())
+    ServerHandshake::new(&Config::default(), Instant::ZERO)
         .handle_input(raw.as_bytes(), &mut out, |r| {
             assert_eq!(
                 auth::bearer(r),
@@ -991,7 +992,9 @@ proptest! {
 /// missing Host, may still refuse it): `None` while it wants more bytes.
 fn parses(bytes: &[u8]) -> Option<bool> {
     let mut out = Vec::new();
-    match ServerHandshake::new(&Config::default()).handle_input(bytes, &mut out, decide) {
+    match ServerHandshake::new(&Config::default(), Instant::ZERO)
+        .handle_input(bytes, &mut out, decide)
+    {
         Ok(None) => None,
         Err(Error::Protocol(
             ProtocolError::MalformedRequestLine

@@ -2,6 +2,7 @@
 //! handshake, credentials, errors, decisions, outcomes, connection, events) nor in any
 //! response or close frame the crate writes
 
+use wsgate::Instant;
 use wsgate::auth;
 use wsgate::connection::{Event, ServerConnection};
 use wsgate::{Config, Decision, Error, Outcome, Response, ServerHandshake};
@@ -42,7 +43,7 @@ fn assert_clean(printed: &[String]) {
 fn the_request_view_credentials_decisions_and_responses_print_no_secret() {
     for authorization in ["Bearer BEARERSECRET2", "Basic dG9rZW46QkFTSUNTRUNSRVQ5"] {
         let config = Config::default();
-        let mut hs = ServerHandshake::new(&config);
+        let mut hs = ServerHandshake::new(&config, Instant::ZERO);
         let mut out = Vec::new();
         let raw = request(authorization);
         // In two pieces, so the handshake buffers the first.
@@ -98,7 +99,7 @@ fn the_request_view_credentials_decisions_and_responses_print_no_secret() {
 #[test]
 fn an_accepted_slot_token_is_never_echoed() {
     let config = Config::default();
-    let mut hs = ServerHandshake::new(&config);
+    let mut hs = ServerHandshake::new(&config, Instant::ZERO);
     let mut out = Vec::new();
     let raw = request("Bearer BEARERSECRET2") + "\u{0}trailing";
     let outcome = hs
@@ -135,7 +136,7 @@ fn errors_print_no_request_bytes() {
     ];
     for raw in broken {
         let mut out = Vec::new();
-        let err = ServerHandshake::new(&Config::default())
+        let err = ServerHandshake::new(&Config::default(), Instant::ZERO)
             .handle_input(raw.as_bytes(), &mut out, |_| Decision::accept(()))
             .unwrap_err();
         assert_clean(&[
@@ -145,7 +146,7 @@ fn errors_print_no_request_bytes() {
         ]);
     }
     let bad = "GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer BEARERSECRET2 !\r\n\r\n";
-    let mut hs = ServerHandshake::new(&Config::default());
+    let mut hs = ServerHandshake::new(&Config::default(), Instant::ZERO);
     let pending = hs
         .handle_input_deferred(bad.as_bytes(), &mut Vec::new())
         .unwrap()
@@ -156,22 +157,22 @@ fn errors_print_no_request_bytes() {
 
 #[test]
 fn a_first_message_credential_prints_nowhere() {
-    let mut conn = ServerConnection::new((), &Config::default()).require_first_message_auth();
+    let mut conn = ServerConnection::with_first_message_auth((), &Config::default(), Instant::ZERO);
     let mut frame = vec![0x81, 0x80 | 15, 0, 0, 0, 0];
     frame.extend_from_slice(b"FIRSTMSGSECRET5");
-    conn.handle_input(&frame[..10]).unwrap();
+    conn.handle_input(&frame[..10]);
     let mut printed = vec![format!("{conn:?}")];
-    conn.handle_input(&frame[10..]).unwrap();
+    conn.handle_input(&frame[10..]);
     printed.push(format!("{conn:?}"));
     let event = conn.poll_event().unwrap().unwrap();
     assert!(matches!(event, Event::AuthMessage { .. }));
     printed.push(format!("{event:?}"));
-    conn.reject_auth().unwrap();
+    conn.sender().reject_auth().unwrap();
     let mut out = Vec::new();
     conn.poll_transmit(&mut out);
     printed.push(String::from_utf8_lossy(&out).into_owned());
     printed.push(format!("{conn:?}"));
-    let err: Error = conn.send_text("x").unwrap_err();
+    let err: Error = conn.sender().send_text("x").unwrap_err();
     printed.push(format!("{err} {err:?}"));
     assert_clean(&printed);
 }

@@ -5,20 +5,17 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use wsgate::auth::{self, Secret};
-use wsgate::connection::{Event, MessageKind, ServerConnection};
+use wsgate::connection::{Event, ServerConnection};
 use wsgate::{
     Accept, Accepted, Challenge, Config, Decision, Outcome, Response, ServerHandshake,
     UpgradeRequest,
 };
 
 pub const REALM: &str = "wsgate";
-
-/// How long a connection may take to send its first message when that carries the
-/// credential
-pub const AUTH_DEADLINE: Duration = Duration::from_secs(10);
 
 /// How the connection was let in
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,49 +112,74 @@ pub fn decide(
         }
         Found::Right(carrier) => Decision::accept(carrier),
         Found::Wrong => Decision::reject(challenges().invalid_token()),
-        Found::Nothing if first_message_auth => Decision::accept(Carrier::Pending),
+        Found::Nothing if first_message_auth => {
+            Decision::Accept(Accept::new(Carrier::Pending).first_message_auth())
+        }
         Found::Nothing => Decision::reject(challenges()),
     }
 }
 
-/// Poll every event: echo text and binary, check a first message against `token`.
-/// Pings are answered and closes echoed by the connection itself.
-///
-/// `scratch` holds a copy of each message to echo: the event borrows the connection,
-/// which must be free again to send.
-pub fn pump(conn: &mut ServerConnection<Carrier>, token: Option<&str>, scratch: &mut Vec<u8>) {
+/// The instant on this process's clock, for the connection's timers
+pub fn now() -> wsgate::Instant {
+    static ORIGIN: OnceLock<std::time::Instant> = OnceLock::new();
+    wsgate::Instant::from_origin(ORIGIN.get_or_init(std::time::Instant::now).elapsed())
+}
+
+/// How long until `deadline` on this process's clock (zero once it passed)
+pub fn until(deadline: wsgate::Instant) -> Duration {
+    deadline.saturating_duration_since(now())
+}
+
+/// Poll every event: echo text and binary straight from the connection's buffer,
+/// check a first message against `token`. Pings are answered and closes echoed by the
+/// connection itself.
+pub fn pump(conn: &mut ServerConnection<Carrier>, token: Option<&str>) {
+    let (rx, tx, carrier) = conn.split();
     loop {
-        let echo = match conn.poll_event() {
+        // A send fails only after this side closed.
+        match rx.poll_event(tx) {
             Ok(Some(Event::Text(text))) => {
-                scratch.clear();
-                scratch.extend_from_slice(text.as_bytes());
-                Some(MessageKind::Text)
+                let _ = tx.send_text(&text);
             }
             Ok(Some(Event::Binary(bytes))) => {
-                scratch.clear();
-                scratch.extend_from_slice(bytes);
-                Some(MessageKind::Binary)
+                let _ = tx.send_binary(&bytes);
             }
             Ok(Some(Event::AuthMessage { message, text })) => {
                 let right = text && token.is_some_and(|t| message.ct_eq(t.as_bytes()));
-                if right {
-                    *conn.data_mut() = Carrier::FirstMessage;
-                    conn.accept_auth()
-                        .expect("a first message awaits its verdict");
+                let verdict = if right {
+                    *carrier = Carrier::FirstMessage;
+                    tx.accept_auth()
                 } else {
-                    conn.reject_auth()
-                        .expect("a first message awaits its verdict");
-                }
-                None
+                    tx.reject_auth()
+                };
+                verdict.expect("a first message awaits its verdict");
             }
-            Ok(Some(_)) => None,
-            // The peer broke the protocol; the close frame is queued.
+            Ok(Some(_)) => {}
+            // Need more input, or the peer broke the protocol (the close is queued).
             Ok(None) | Err(_) => return,
-        };
-        if let Some(kind) = echo {
-            // A whole message as one frame. Fails only after this side closed.
-            let _ = conn.send_fragment(kind, scratch, true);
         }
+    }
+}
+
+/// Wait for readable input until `deadline`, if any: a socket read timeout
+fn read_until(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    deadline: Option<wsgate::Instant>,
+) -> io::Result<Option<usize>> {
+    if let Some(d) = deadline {
+        let left = until(d);
+        if left.is_zero() {
+            return Ok(None);
+        }
+        stream.set_read_timeout(Some(left))?;
+    } else {
+        stream.set_read_timeout(None)?;
+    }
+    match stream.read(buf) {
+        Ok(n) => Ok(Some(n)),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -169,18 +191,19 @@ pub fn serve_blocking(
     first_message_auth: bool,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; 16 * 1024];
     let mut out = Vec::new();
 
-    let mut handshake = ServerHandshake::new(config);
+    let mut handshake = ServerHandshake::new(config, now());
     let accepted = loop {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        let step = handshake.handle_input(&buf[..n], &mut out, |req| {
-            decide(req, token, first_message_auth)
-        });
+        let step = match read_until(&mut stream, &mut buf, handshake.poll_timeout())? {
+            Some(0) => return Ok(()),
+            Some(n) => handshake.handle_input(&buf[..n], &mut out, |req| {
+                decide(req, token, first_message_auth)
+            }),
+            // The deadline passed: a 408.
+            None => handshake.handle_timeout(now(), &mut out).map(|()| None),
+        };
         stream.write_all(&out)?;
         out.clear();
         match step {
@@ -195,25 +218,18 @@ pub fn serve_blocking(
 }
 
 /// Run an accepted connection on a blocking socket: echo until closed, checking a
-/// first message when the handshake carried no credential
+/// first message when the handshake carried no credential. The socket is read
+/// straight into the connection; its deadlines become socket read timeouts.
 pub fn echo_loop(
     mut stream: TcpStream,
     config: &Config,
     accepted: Accepted<Carrier>,
     token: Option<&str>,
 ) -> io::Result<()> {
-    let mut buf = vec![0u8; 64 * 1024];
     let mut out = Vec::new();
-    let pending = *accepted.data() == Carrier::Pending;
-    let mut conn = ServerConnection::from_accepted(accepted, config);
-    let mut deadline = None;
-    if pending {
-        conn = conn.require_first_message_auth();
-        deadline = Some(Instant::now() + AUTH_DEADLINE);
-    }
-    let mut scratch = Vec::new();
+    let mut conn = ServerConnection::from_accepted(accepted, config, now());
     loop {
-        pump(&mut conn, token, &mut scratch);
+        pump(&mut conn, token);
         conn.poll_transmit(&mut out);
         stream.write_all(&out)?;
         out.clear();
@@ -224,33 +240,18 @@ pub fn echo_loop(
             // before the peer reads it.
             stream.shutdown(Shutdown::Write)?;
             stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-            while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+            let mut sink = [0u8; 4096];
+            while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
             return Ok(());
         }
-        // The first-message timer is a socket read timeout here.
-        if let Some(d) = deadline {
-            if conn.is_authenticated() {
-                stream.set_read_timeout(None)?;
-                deadline = None;
-            } else {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    conn.handle_auth_timeout();
-                    continue;
-                }
-                stream.set_read_timeout(Some(left))?;
+        let deadline = conn.poll_timeout();
+        match read_until(&mut stream, conn.input_buffer(), deadline)? {
+            Some(0) => return Ok(()),
+            Some(n) => conn.handle_read(n),
+            None => {
+                conn.handle_read(0);
+                conn.handle_timeout(now());
             }
         }
-        let n = match stream.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                conn.handle_auth_timeout();
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        // An error is also returned by the next poll_event, which queues its close.
-        let _ = conn.handle_input(&buf[..n]);
     }
 }

@@ -6,6 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use wsgate::Instant;
 use wsgate::{Config, ServerHandshake, auth};
 
 fn clean(part: &[u8], query: bool) -> Vec<u8> {
@@ -34,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
 
     let config = Config::default();
     let mut out = Vec::new();
-    let Ok(Some(pending)) = ServerHandshake::new(&config).handle_input_deferred(&request, &mut out) else {
+    let Ok(Some(pending)) = ServerHandshake::new(&config, Instant::ZERO).handle_input_deferred(&request, &mut out) else {
         return; // not a parseable request (a header value made of spaces only, ...)
     };
     let req = pending.request();

@@ -4,6 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use wsgate::Instant;
 use wsgate::{Config, Decision, Outcome, Response, ServerHandshake, UpgradeRequest, auth};
 
 /// Exercise the request view and decide from what the credentials say
@@ -26,7 +27,7 @@ fn decide(req: &UpgradeRequest<'_>) -> Decision<u8> {
 /// What one run produced: the verdict, the bytes written, the bytes after the head
 fn run<'a>(chunks: impl Iterator<Item = &'a [u8]>) -> (String, Vec<u8>, Vec<u8>) {
     let config = Config::builder().max_request_bytes(4096).max_line_bytes(1024).max_headers(16).build().unwrap();
-    let mut hs = ServerHandshake::new(&config);
+    let mut hs = ServerHandshake::new(&config, Instant::ZERO);
     let mut out = Vec::new();
     let mut verdict = String::from("need more");
     let mut leftover = Vec::new();

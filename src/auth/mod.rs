@@ -15,9 +15,9 @@
 //! prints no secret. Compare secrets with [`Secret::ct_eq`] (constant time).
 //!
 //! ```
-//! use wsgate::{auth, Config, Decision, Response, ServerHandshake};
+//! use wsgate::{auth, Config, Decision, Instant, Response, ServerHandshake};
 //!
-//! let mut hs = ServerHandshake::new(&Config::default());
+//! let mut hs = ServerHandshake::new(&Config::default(), Instant::ZERO);
 //! let mut out = Vec::new();
 //! let req = b"GET /ws?token=s3cret HTTP/1.1\r\nHost: h\r\n\r\n";
 //! hs.handle_input(req, &mut out, |req| {

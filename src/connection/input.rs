@@ -88,6 +88,23 @@ impl InputBuf {
         self.end += src.len();
     }
 
+    /// The room after the data, initialized, at least `n` bytes long: for a read to
+    /// land in, then [`commit`](Self::commit)
+    pub(super) fn spare(&mut self, n: usize) -> &mut [u8] {
+        let need = self.end.saturating_add(n);
+        if self.bytes.len() < need {
+            // Zeroed once; consumed input refills it later without zeroing.
+            self.bytes.resize(need, 0);
+        }
+        &mut self.bytes[self.end..]
+    }
+
+    /// `n` bytes were written at the start of the room [`spare`](Self::spare) lent
+    pub(super) fn commit(&mut self, n: usize) {
+        debug_assert!(self.end + n <= self.bytes.len());
+        self.end += n;
+    }
+
     /// Remove the first `n` bytes of data: the rest moves to the front
     pub(super) fn drop_front(&mut self, n: usize) {
         self.bytes.copy_within(n..self.end, 0);

@@ -31,6 +31,7 @@ pub use response::{
 
 use crate::config::Config;
 use crate::error::{Error, ProtocolError, UsageError};
+use crate::time::Instant;
 use alloc::vec::Vec;
 use parse::{HeaderIndex, HeaderSpan, RequestLine, Scan, SeenIds, Span};
 
@@ -47,6 +48,8 @@ pub struct ServerHandshake {
     state: State,
     /// Bytes handed to the scanner, over all calls: a bound on the work done.
     examined: u64,
+    /// When the request head must be complete.
+    deadline: Instant,
 }
 
 impl core::fmt::Debug for ServerHandshake {
@@ -83,6 +86,7 @@ pub struct Accepted<U> {
     data: U,
     subprotocol: Option<HeaderText>,
     leftover: Vec<u8>,
+    first_message_auth: bool,
 }
 
 impl<U> Accepted<U> {
@@ -106,9 +110,19 @@ impl<U> Accepted<U> {
         &self.leftover
     }
 
+    /// Whether the decision asked for first-message authentication
+    /// ([`Accept::first_message_auth`])
+    pub fn first_message_auth(&self) -> bool {
+        self.first_message_auth
+    }
+
     /// The data and the leftover bytes
     pub fn into_parts(self) -> (U, Vec<u8>) {
         (self.data, self.leftover)
+    }
+
+    pub(crate) fn into_connection_parts(self) -> (U, Vec<u8>, bool) {
+        (self.data, self.leftover, self.first_message_auth)
     }
 }
 
@@ -140,6 +154,7 @@ impl<U: core::fmt::Debug> core::fmt::Debug for Accepted<U> {
             .field("data", &self.data)
             .field("subprotocol", &self.subprotocol)
             .field("leftover_len", &self.leftover.len())
+            .field("first_message_auth", &self.first_message_auth)
             .finish()
     }
 }
@@ -154,14 +169,41 @@ impl core::fmt::Debug for Rejected {
 }
 
 impl ServerHandshake {
-    /// A handshake that enforces `config`'s limits
-    pub fn new(config: &Config) -> Self {
+    /// A handshake whose connection was accepted at `now`, enforcing `config`'s
+    /// limits and its [handshake deadline](Config::handshake_timeout)
+    pub fn new(config: &Config, now: Instant) -> Self {
         ServerHandshake {
             config: config.clone(),
             buf: Vec::new(),
             scan: Scan::default(),
             state: State::Reading,
             examined: 0,
+            deadline: now + config.handshake_timeout(),
+        }
+    }
+
+    /// When the caller's timer must fire: the request's deadline, while it is still
+    /// arriving
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        matches!(self.state, State::Reading).then_some(self.deadline)
+    }
+
+    /// The caller's timer fired at `now`: a request still incomplete at its deadline
+    /// is answered `408` (appended to `out`), and the handshake fails
+    ///
+    /// Before the deadline, or once the request is complete, this does nothing. The
+    /// bytes held for the request are freed: a client that stalls costs only what it
+    /// sent, and only until its deadline.
+    ///
+    /// # Errors
+    /// [`ProtocolError::HandshakeTimeout`], once the deadline passed; the caller MUST
+    /// write `out` and close the connection.
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<u8>) -> Result<(), Error> {
+        match self.state {
+            State::Reading if now >= self.deadline => {
+                Err(self.fail(ProtocolError::HandshakeTimeout, out))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -355,9 +397,9 @@ impl Found {
 /// [`decide`](Self::decide).
 ///
 /// ```
-/// use wsgate::{Config, Decision, Outcome, Response, ServerHandshake};
+/// use wsgate::{Config, Decision, Instant, Outcome, Response, ServerHandshake};
 ///
-/// let mut hs = ServerHandshake::new(&Config::default());
+/// let mut hs = ServerHandshake::new(&Config::default(), Instant::ZERO);
 /// let mut out = Vec::new();
 /// let req = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
 ///             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
@@ -433,7 +475,7 @@ fn respond<U>(
     let head_only = req.is_head();
     let result = match (decision, req.websocket_key_bytes()) {
         (Decision::Accept(accept), Some(key)) => {
-            let (data, subprotocol, headers) = accept.into_parts();
+            let (data, subprotocol, headers, first_message_auth) = accept.into_parts();
             match subprotocol.as_deref() {
                 Some(p) if !req.offers_subprotocol(p) => Err(UsageError::SubprotocolNotOffered),
                 p => response::write_accept(key, p, &headers, out),
@@ -443,6 +485,7 @@ fn respond<U>(
                     data,
                     subprotocol,
                     leftover,
+                    first_message_auth,
                 })
             })
         }

@@ -211,7 +211,7 @@ impl<'a> UpgradeRequest<'a> {
     ///
     /// ```
     /// # let bytes = b"GET /ws?room=a%20b&x HTTP/1.1\r\nHost: h\r\n\r\n";
-    /// # let mut hs = wsgate::ServerHandshake::new(&wsgate::Config::default());
+    /// # let mut hs = wsgate::ServerHandshake::new(&wsgate::Config::default(), wsgate::Instant::ZERO);
     /// # let mut out = Vec::new();
     /// hs.handle_input(bytes, &mut out, |req| {
     ///     assert_eq!(req.query_param("room").as_deref(), Some("a b"));

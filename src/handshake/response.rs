@@ -83,6 +83,7 @@ pub struct Accept<U> {
     data: U,
     subprotocol: Option<HeaderText>,
     headers: Vec<(HeaderText, HeaderText)>,
+    first_message_auth: bool,
 }
 
 impl<U: fmt::Debug> fmt::Debug for Accept<U> {
@@ -91,6 +92,7 @@ impl<U: fmt::Debug> fmt::Debug for Accept<U> {
             .field("data", &self.data)
             .field("subprotocol", &self.subprotocol)
             .field("headers", &HeaderNames(&self.headers))
+            .field("first_message_auth", &self.first_message_auth)
             .finish()
     }
 }
@@ -114,7 +116,18 @@ impl<U> Accept<U> {
             data,
             subprotocol: None,
             headers: Vec::new(),
+            first_message_auth: false,
         }
+    }
+
+    /// The handshake carried no credential: the connection's first message must
+    /// (see [`connection`](crate::connection#first-message-authentication)). It travels
+    /// with the [`Accepted`](crate::Accepted) into
+    /// [`ServerConnection::from_accepted`](crate::ServerConnection::from_accepted).
+    #[must_use]
+    pub fn first_message_auth(mut self) -> Self {
+        self.first_message_auth = true;
+        self
     }
 
     /// Echo `protocol` in `Sec-WebSocket-Protocol`; it MUST be one the client offered,
@@ -135,8 +148,14 @@ impl<U> Accept<U> {
         &self.data
     }
 
-    pub(crate) fn into_parts(self) -> (U, Option<HeaderText>, Vec<(HeaderText, HeaderText)>) {
-        (self.data, self.subprotocol, self.headers)
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn into_parts(self) -> (U, Option<HeaderText>, Vec<(HeaderText, HeaderText)>, bool) {
+        (
+            self.data,
+            self.subprotocol,
+            self.headers,
+            self.first_message_auth,
+        )
     }
 }
 

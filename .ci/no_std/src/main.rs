@@ -9,6 +9,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 use core::alloc::{GlobalAlloc, Layout};
 
+use wsgate::Instant;
 use wsgate::frame::{FrameHeader, OpCode, apply_mask};
 use wsgate::{Config, Decision, Event, Outcome, ServerConnection, ServerHandshake};
 
@@ -57,7 +58,7 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
 fn check() -> i32 {
     let config = Config::default();
     let mut out = Vec::new();
-    let mut handshake = ServerHandshake::new(&config);
+    let mut handshake = ServerHandshake::new(&config, Instant::ZERO);
     let accepted = match handshake.handle_input(REQUEST, &mut out, |_| Decision::accept(7u32)) {
         Ok(Some(Outcome::Accepted(accepted))) => accepted,
         _ => return 1,
@@ -69,7 +70,7 @@ fn check() -> i32 {
         return 2;
     }
 
-    let mut conn = ServerConnection::from_accepted(accepted, &config);
+    let mut conn = ServerConnection::from_accepted(accepted, &config, Instant::ZERO);
     let key = [0x37, 0xfa, 0x21, 0x3d];
     let header = FrameHeader {
         fin: true,
@@ -83,14 +84,14 @@ fn check() -> i32 {
     let mut payload = *b"Hello";
     apply_mask(&mut payload, key, 0);
     frame.extend_from_slice(&payload);
-    if conn.handle_input(&frame).is_err() {
-        return 3;
-    }
-    let received = match conn.poll_event() {
-        Ok(Some(Event::Text(text))) => alloc::string::String::from(text),
+    conn.handle_input(&frame);
+    // Answered while it is lent: the receiver and the sender are apart.
+    let (rx, tx, data) = conn.split();
+    let echoed = match rx.poll_event(tx) {
+        Ok(Some(Event::Text(text))) => text == "Hello" && tx.send_text(&text).is_ok(),
         _ => return 4,
     };
-    if received != "Hello" || *conn.data() != 7 || conn.send_text(&received).is_err() {
+    if !echoed || *data != 7 {
         return 4;
     }
     out.clear();
