@@ -15,15 +15,22 @@
 //!   by `handle_input`, as by a caller that already holds the bytes (a TLS layer's
 //!   plaintext, say): one copy, into the connection. `wsgate-64k` reads the same
 //!   stream through a 64 KiB buffer first, the way a server reads a socket, and then
-//!   copies into the connection: with that extra read copy it is the like-for-like
-//!   comparison with the peers.
+//!   copies into the connection. `wsgate-read` reads the stream straight into the
+//!   connection (`input_buffer`, at most 64 KiB a read, then `handle_read`): the
+//!   like-for-like comparison with the peers, who also read into their own buffer.
+//!   sockudo-ws is driven through its protocol layer the way its stream drives it:
+//!   reads of up to 64 KiB appended to a `BytesMut`, then `process_into`.
 //! - `encode_binary`: N unmasked server frames of the same payload, written to an
 //!   in-memory sink that takes every byte without copying it: a socket's copy into
 //!   the kernel costs every implementation the same, so what is measured is each
 //!   library's own work. `wsgate` is `send_binary` N times (each payload is copied
-//!   into the connection's buffer), then `poll_transmit` and one write; for
-//!   `wsgate-vectored` each frame is `frame_head` and a vectored write of the header
-//!   and the caller's payload, which no one copies.
+//!   into the connection's buffer), then `poll_transmit` and one write;
+//!   `wsgate-owned` is `send_binary_owned` N times (the queue holds the caller's
+//!   `Bytes`, no copy), then one vectored write of `transmit_chunks` and
+//!   `consume_transmit`: the message send path of a caller that owns its payloads,
+//!   as the peers' `Bytes` messages do. For `wsgate-vectored` each frame is
+//!   `frame_head` and a vectored write of the header and the caller's payload.
+//!   sockudo-ws is `encode_message` N times into a `BytesMut`, then one write.
 //!
 //! Each connection lives across iterations (the per-connection setup is the handshake
 //! bench's business). Before a group is measured, every implementation runs once over a
@@ -45,6 +52,7 @@ use std::io::{self, IoSlice, Read, Write};
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker};
 
+use bytes::BytesMut;
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
@@ -53,9 +61,8 @@ use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tungstenite::Bytes;
 use tungstenite::protocol::{Role as TRole, WebSocketConfig};
-use wsgate::Instant;
 use wsgate::frame::{FrameHeader, OpCode, apply_mask};
-use wsgate::{Config, Event, MessageKind, ServerConnection};
+use wsgate::{Config, Event, Instant, MessageKind, ServerConnection};
 
 /// Payload sizes per frame.
 const SIZES: [usize; 4] = [16, 1 << 10, 64 << 10, 1 << 20];
@@ -197,11 +204,13 @@ impl<'a> MemStream<'a> {
         chunk
     }
 
-    fn put(&mut self, bufs: &[&[u8]]) -> usize {
-        let n: usize = bufs.iter().map(|b| b.len()).sum();
+    fn put<'b>(&mut self, bufs: impl Iterator<Item = &'b [u8]> + Clone) -> usize {
+        let n: usize = bufs.clone().map(<[u8]>::len).sum();
         self.written += n;
         if self.discard {
-            black_box(bufs);
+            for b in bufs {
+                black_box(b);
+            }
             return n;
         }
         if self.output.len() + n > self.output.capacity() {
@@ -215,17 +224,10 @@ impl<'a> MemStream<'a> {
 }
 
 impl MemStream<'_> {
-    /// Header and payload (wsgate, tokio-websockets, fastwebsockets); two slices at
-    /// most matter, so no allocation is needed for the common case.
+    /// Any number of slices (wsgate, tokio-websockets, fastwebsockets), without an
+    /// allocation.
     fn put_vectored(&mut self, bufs: &[IoSlice<'_>]) -> usize {
-        match bufs {
-            [a] => self.put(&[a]),
-            [a, b] => self.put(&[a, b]),
-            _ => {
-                let bufs: Vec<&[u8]> = bufs.iter().map(|b| &b[..]).collect();
-                self.put(&bufs)
-            }
-        }
+        self.put(bufs.iter().map(|b| &b[..]))
     }
 }
 
@@ -239,7 +241,7 @@ impl Read for MemStream<'_> {
 
 impl Write for MemStream<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Ok(self.put(&[buf]))
+        Ok(self.put(std::iter::once(buf)))
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -269,7 +271,7 @@ impl AsyncWrite for MemStream<'_> {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(Ok(self.get_mut().put(&[buf])))
+        Poll::Ready(Ok(self.get_mut().put(std::iter::once(buf))))
     }
 
     fn poll_write_vectored(
@@ -330,6 +332,24 @@ fn wsgate_decode_chunked(
         let n = stream.read(chunk).expect("in-memory read");
         assert!(n > 0, "wsgate-64k: end of stream after {seen} messages");
         conn.handle_input(&chunk[..n]);
+        seen += wsgate_drain(conn, visit);
+    }
+}
+
+/// `wsgate-read`: each read lands straight in the connection's buffer.
+fn wsgate_decode_read(
+    conn: &mut ServerConnection<()>,
+    stream: &mut MemStream<'_>,
+    messages: usize,
+    visit: &mut impl FnMut(MessageKind, &[u8]),
+) {
+    let mut seen = 0;
+    while seen < messages {
+        let room = conn.input_buffer();
+        let max = room.len().min(READ_CHUNK);
+        let n = stream.read(&mut room[..max]).expect("in-memory read");
+        assert!(n > 0, "wsgate-read: end of stream after {seen} messages");
+        conn.handle_read(n);
         seen += wsgate_drain(conn, visit);
     }
 }
@@ -431,6 +451,63 @@ fn fastwebsockets_decode(
     }
 }
 
+/// sockudo-ws's protocol layer with its read buffer, as its stream uses them.
+struct Sockudo<'a> {
+    protocol: sockudo_ws::protocol::Protocol,
+    read_buf: BytesMut,
+    /// Decoded and not yet handed out: a read can complete more messages than a
+    /// round asks for.
+    ready: std::collections::VecDeque<sockudo_ws::protocol::Message>,
+    decoded: Vec<sockudo_ws::protocol::Message>,
+    stream: MemStream<'a>,
+    write_buf: BytesMut,
+}
+
+fn sockudo_new(stream: MemStream<'_>) -> Sockudo<'_> {
+    Sockudo {
+        protocol: sockudo_ws::protocol::Protocol::new(
+            sockudo_ws::protocol::Role::Server,
+            64 << 20,
+            64 << 20,
+        ),
+        read_buf: BytesMut::with_capacity(sockudo_ws::RECV_BUFFER_SIZE),
+        ready: Default::default(),
+        decoded: Vec::new(),
+        stream,
+        write_buf: BytesMut::new(),
+    }
+}
+
+fn sockudo_decode(
+    ws: &mut Sockudo<'_>,
+    messages: usize,
+    visit: &mut impl FnMut(MessageKind, &[u8]),
+) {
+    use sockudo_ws::protocol::Message as SMsg;
+    for _ in 0..messages {
+        while ws.ready.is_empty() {
+            // Its stream's read: at least 4 KiB of room, a 64 KiB read at most.
+            if ws.read_buf.capacity() - ws.read_buf.len() < 4096 {
+                ws.read_buf.reserve(sockudo_ws::RECV_BUFFER_SIZE);
+            }
+            let room = (ws.read_buf.capacity() - ws.read_buf.len()).min(READ_CHUNK);
+            let chunk = MemStream::take(&mut ws.stream, room);
+            assert!(!chunk.is_empty(), "sockudo-ws: end of stream");
+            ws.read_buf.extend_from_slice(chunk);
+            ws.protocol
+                .process_into(&mut ws.read_buf, &mut ws.decoded)
+                .expect("sockudo-ws process");
+            ws.ready.extend(ws.decoded.drain(..));
+        }
+        match ws.ready.pop_front() {
+            Some(SMsg::Binary(b)) => visit(MessageKind::Binary, &b),
+            // Checked as it was received.
+            Some(SMsg::Text(t)) => visit(MessageKind::Text, &t),
+            other => panic!("sockudo-ws: unexpected {other:?}"),
+        }
+    }
+}
+
 // ---- encoders: `frames` binary messages of `payload` each ----
 
 /// Queue the frames, take the output and write it. `out` is emptied first, so
@@ -450,6 +527,46 @@ fn wsgate_encode(
     out.clear();
     conn.poll_transmit(out);
     stream.write_all(out).expect("in-memory write");
+}
+
+/// The owned-payload path: the queue holds each `Bytes` (a reference count, no copy),
+/// then vectored writes straight from the queue, 64 pieces at a time.
+fn wsgate_encode_owned(
+    conn: &mut ServerConnection<()>,
+    payload: &Bytes,
+    frames: usize,
+    stream: &mut MemStream<'_>,
+) {
+    for _ in 0..frames {
+        conn.sender()
+            .send_binary_owned(payload.clone())
+            .expect("wsgate send_binary_owned");
+    }
+    let tx = conn.sender();
+    while tx.pending_transmit() > 0 {
+        let mut slices = [IoSlice::new(&[]); 64];
+        let mut k = 0;
+        for (slot, chunk) in slices.iter_mut().zip(tx.transmit_chunks()) {
+            *slot = IoSlice::new(chunk);
+            k += 1;
+        }
+        let n = stream
+            .write_vectored(&slices[..k])
+            .expect("in-memory write");
+        tx.consume_transmit(n);
+    }
+}
+
+/// sockudo-ws: `encode_message` into its write buffer, then one write.
+fn sockudo_encode(ws: &mut Sockudo<'_>, payload: &Bytes, frames: usize) {
+    use sockudo_ws::protocol::Message as SMsg;
+    for _ in 0..frames {
+        ws.protocol
+            .encode_message(&SMsg::Binary(payload.clone()), &mut ws.write_buf)
+            .expect("sockudo-ws encode");
+    }
+    ws.stream.write_all(&ws.write_buf).expect("in-memory write");
+    ws.write_buf.clear();
 }
 
 /// The zero-copy path: each frame's header and the caller's payload in one vectored
@@ -560,6 +677,24 @@ fn check_decoders(kind: MessageKind, payload: &[u8], wire: &[u8], frames: usize)
     assert!(stream.input_done(), "wsgate-64k left input unread");
     assert!(conn.poll_event().expect("wsgate").is_none());
 
+    let mut e = Expect::new("wsgate-read", kind, payload);
+    let mut conn = ServerConnection::new((), &config, Instant::ZERO);
+    let mut stream = MemStream::one_shot(wire, 0);
+    wsgate_decode_read(&mut conn, &mut stream, frames, &mut |k, p| e.visit(k, p));
+    e.done(frames);
+    assert!(stream.input_done(), "wsgate-read left input unread");
+    assert!(conn.poll_event().expect("wsgate").is_none());
+
+    let mut e = Expect::new("sockudo-ws", kind, payload);
+    let mut ws = sockudo_new(MemStream::one_shot(wire, 0));
+    sockudo_decode(&mut ws, frames, &mut |k, p| e.visit(k, p));
+    e.done(frames);
+    assert!(ws.stream.input_done(), "sockudo-ws left input unread");
+    assert!(
+        ws.ready.is_empty() && ws.read_buf.is_empty(),
+        "sockudo-ws: more than {frames} messages"
+    );
+
     let mut e = Expect::new("tungstenite", kind, payload);
     let mut ws = tungstenite_new(MemStream::one_shot(wire, 0));
     tungstenite_decode(&mut ws, frames, &mut |k, p| e.visit(k, p));
@@ -614,6 +749,15 @@ fn check_encoders(payload: &[u8], frames: usize, expected: &[u8]) {
     wsgate_encode_vectored(&mut conn, payload, frames, &mut stream);
     assert!(stream.output == expected, "wsgate-vectored output differs");
 
+    let mut conn = ServerConnection::new((), &config, Instant::ZERO);
+    let mut stream = MemStream::one_shot(&[], expected.len());
+    wsgate_encode_owned(&mut conn, &bytes, frames, &mut stream);
+    assert!(stream.output == expected, "wsgate-owned output differs");
+
+    let mut ws = sockudo_new(MemStream::one_shot(&[], expected.len()));
+    sockudo_encode(&mut ws, &bytes, frames);
+    assert!(ws.stream.output == expected, "sockudo-ws output differs");
+
     let mut ws = tungstenite_new(MemStream::one_shot(&[], expected.len()));
     tungstenite_encode(&mut ws, &bytes, frames);
     assert!(
@@ -666,6 +810,17 @@ fn decode_group(c: &mut Criterion, kind: MessageKind, group: &str) {
         let mut chunk = vec![0u8; READ_CHUNK];
         g.bench_function(BenchmarkId::new("wsgate-64k", &param), |b| {
             b.iter(|| wsgate_decode_chunked(&mut conn, &mut stream, &mut chunk, frames, &mut touch))
+        });
+
+        let mut conn = ServerConnection::new((), &config, Instant::ZERO);
+        let mut stream = MemStream::cyclic(&wire, 0);
+        g.bench_function(BenchmarkId::new("wsgate-read", &param), |b| {
+            b.iter(|| wsgate_decode_read(&mut conn, &mut stream, frames, &mut touch))
+        });
+
+        let mut ws = sockudo_new(MemStream::cyclic(&wire, 0));
+        g.bench_function(BenchmarkId::new("sockudo-ws", &param), |b| {
+            b.iter(|| sockudo_decode(&mut ws, frames, &mut touch))
         });
 
         let mut ws = tungstenite_new(MemStream::cyclic(&wire, 0));
@@ -724,6 +879,19 @@ fn encode_binary(c: &mut Criterion) {
             b.iter(|| wsgate_encode_vectored(&mut conn, black_box(&payload), frames, &mut sink))
         });
         written.push(sink.written);
+
+        let mut conn = ServerConnection::new((), &config, Instant::ZERO);
+        let mut sink = MemStream::sink();
+        g.bench_function(BenchmarkId::new("wsgate-owned", &param), |b| {
+            b.iter(|| wsgate_encode_owned(&mut conn, black_box(&bytes), frames, &mut sink))
+        });
+        written.push(sink.written);
+
+        let mut ws = sockudo_new(MemStream::sink());
+        g.bench_function(BenchmarkId::new("sockudo-ws", &param), |b| {
+            b.iter(|| sockudo_encode(&mut ws, black_box(&bytes), frames))
+        });
+        written.push(ws.stream.written);
 
         let mut ws = tungstenite_new(MemStream::sink());
         g.bench_function(BenchmarkId::new("tungstenite", &param), |b| {

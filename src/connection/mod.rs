@@ -208,8 +208,8 @@ impl<U> ServerConnection<U> {
     /// room; they are unmasked in place now, while in cache
     ///
     /// # Panics
-    /// When `n` is more than the room lent (a caller's bug that would make stale
-    /// bytes count as input).
+    /// When `n` is more than the room lent, or bytes were fed or events polled since
+    /// it was lent (a caller's bug that would make stale bytes count as input).
     pub fn handle_read(&mut self, n: usize) {
         self.rx.handle_read(n, &mut self.tx);
     }

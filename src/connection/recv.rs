@@ -211,6 +211,8 @@ impl Receiver {
 
     /// Take bytes the caller holds
     pub(super) fn handle_input(&mut self, input: &[u8], tx: &mut Sender) {
+        // The room lent for a read is no longer where it was.
+        self.lent = 0;
         if !Self::takes_input(tx) || input.is_empty() {
             return;
         }
@@ -225,11 +227,27 @@ impl Receiver {
     /// [`READ_SIZE`] bytes, and up to the end of a large frame that is arriving, so that
     /// it lands where it will be handed out
     pub(super) fn input_buffer(&mut self) -> &mut [u8] {
-        self.make_room(READ_SIZE);
+        let want = match self.arrival {
+            // A large frame is landing: room to its end, so that it is handed out
+            // where it lands. Up to BURST_RESERVE_FACTOR times what has come of it,
+            // so a header alone cannot make the connection hold much; a frame over
+            // the limits gets nothing more, it fails when decoded.
+            Arrival::Payload {
+                offset, remaining, ..
+            } if remaining <= self.limits.max_small => (remaining as usize)
+                .min(
+                    offset
+                        .max(MAX_HEADER_LEN)
+                        .saturating_mul(BURST_RESERVE_FACTOR),
+                )
+                .max(READ_SIZE),
+            _ => READ_SIZE,
+        };
+        self.make_room(want);
         if self.buf.capacity() == 0 {
             self.reserve_for_burst(None);
         }
-        let room = (self.buf.capacity() - self.buf.len()).max(READ_SIZE);
+        let room = (self.buf.capacity() - self.buf.len()).max(want);
         let spare = self.buf.spare(room);
         self.lent = spare.len();
         spare
@@ -246,7 +264,9 @@ impl Receiver {
         if !Self::takes_input(tx) || n == 0 {
             return;
         }
-        self.busy = n == lent;
+        // A read that filled the room, or a whole typical read: more is likely
+        // waiting in the socket.
+        self.busy = n == lent || n >= READ_SIZE;
         self.land(n);
         self.after_input(tx);
     }
@@ -413,6 +433,8 @@ impl Receiver {
 
     /// Decode up to the next event; the bytes stay in place for `poll_event` to lend
     fn advance(&mut self, tx: &mut Sender) -> Result<Option<EventAt>, ProtocolError> {
+        // Decoding may move or free the buffer: the room lent for a read goes with it.
+        self.lent = 0;
         let result = match tx.phase {
             Phase::Open | Phase::CloseSent => None,
             Phase::Failed(e) => Some(Err(e)),

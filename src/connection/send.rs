@@ -5,7 +5,7 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use super::MessageKind;
 use super::event::Text;
@@ -131,6 +131,8 @@ pub(super) struct OutQueue {
     taken: usize,
     /// Payloads queued whole; each goes out after `bytes[..at]`.
     owned: VecDeque<(usize, Bytes)>,
+    /// Their bytes not yet taken.
+    owned_len: usize,
 }
 
 impl OutQueue {
@@ -150,9 +152,11 @@ impl OutQueue {
             match self.owned.front_mut() {
                 Some((at, _)) if self.taken < *at => self.taken += take,
                 Some((_, payload)) => {
-                    let _ = payload.split_to(take);
-                    if payload.is_empty() {
+                    self.owned_len -= take;
+                    if take == payload.len() {
                         self.owned.pop_front();
+                    } else {
+                        payload.advance(take);
                     }
                 }
                 None => self.taken += take,
@@ -166,13 +170,13 @@ impl OutQueue {
     }
 
     fn len(&self) -> usize {
-        self.bytes.len() - self.taken + self.owned.iter().map(|(_, p)| p.len()).sum::<usize>()
+        self.bytes.len() - self.taken + self.owned_len
     }
 
     pub(super) fn capacity(&self) -> usize {
         self.bytes.capacity()
             + self.owned.capacity() * core::mem::size_of::<(usize, Bytes)>()
-            + self.owned.iter().map(|(_, p)| p.len()).sum::<usize>()
+            + self.owned_len
     }
 }
 
@@ -272,6 +276,7 @@ impl Sender {
         self.check_message()?;
         let header = FrameHeader::new(true, kind.opcode(), None, payload.len() as u64);
         header.write(&mut self.queue.bytes);
+        self.queue.owned_len += payload.len();
         self.queue
             .owned
             .push_back((self.queue.bytes.len(), payload));
@@ -402,9 +407,11 @@ impl Sender {
     ///
     /// # Errors
     /// [`UsageError::NotAwaitingAuth`] unless an
-    /// [`Event::AuthMessage`](super::Event::AuthMessage) awaits a verdict.
+    /// [`Event::AuthMessage`](super::Event::AuthMessage) awaits a verdict on a
+    /// connection that is still open (not after the deadline or a rejection).
     pub fn accept_auth(&mut self) -> Result<(), Error> {
-        if self.auth != Auth::Deciding {
+        // Not once the connection closed for it (refused, too late) or failed.
+        if self.auth != Auth::Deciding || !matches!(self.phase, Phase::Open | Phase::CloseSent) {
             return Err(UsageError::NotAwaitingAuth.into());
         }
         self.auth = Auth::Done;
@@ -474,6 +481,7 @@ impl Sender {
             out.extend_from_slice(chunk);
         }
         q.owned.clear();
+        q.owned_len = 0;
         q.bytes.clear();
         q.taken = 0;
     }
