@@ -88,15 +88,15 @@ impl InputBuf {
         self.end += src.len();
     }
 
-    /// The room after the data, initialized, at least `n` bytes long: for a read to
-    /// land in, then [`commit`](Self::commit)
+    /// The `n` bytes of room after the data, initialized: for a read to land in,
+    /// then [`commit`](Self::commit)
     pub(super) fn spare(&mut self, n: usize) -> &mut [u8] {
         let need = self.end.saturating_add(n);
         if self.bytes.len() < need {
             // Zeroed once; consumed input refills it later without zeroing.
             self.bytes.resize(need, 0);
         }
-        &mut self.bytes[self.end..]
+        &mut self.bytes[self.end..need]
     }
 
     /// `n` bytes were written at the start of the room [`spare`](Self::spare) lent

@@ -197,7 +197,9 @@ impl<U> ServerConnection<U> {
     /// [`handle_read`](Self::handle_read) how many bytes landed
     ///
     /// At least 64 KiB, and up to the end of a large frame that is arriving, so that
-    /// the frame lands where it is handed out from. Room is allocated here, not
+    /// the frame lands where it is handed out from; or exactly the rest of such a frame
+    /// when little room would be left after it (the next frame then lands at the
+    /// front, rather than being moved there). Room is allocated here, not
     /// before: a caller that asks only once the socket is readable holds no buffer
     /// while idle. The room's old contents are meaningless.
     pub fn input_buffer(&mut self) -> &mut [u8] {
@@ -206,6 +208,10 @@ impl<U> ServerConnection<U> {
 
     /// `n` bytes were read into the start of [`input_buffer`](Self::input_buffer)'s
     /// room; they are unmasked in place now, while in cache
+    ///
+    /// Call `handle_read(0)` when the read found nothing (it would block, or timed
+    /// out): the connection then lets an empty buffer go, so that it holds none while
+    /// the caller waits. Between reads that find bytes the buffer is kept.
     ///
     /// # Panics
     /// When `n` is more than the room lent, or bytes were fed or events polled since
@@ -298,9 +304,10 @@ impl<U> ServerConnection<U> {
     /// Idle, that is the struct alone (a few hundred bytes). While input streams in,
     /// the input buffer holds what has not been polled yet, or a large frame still
     /// arriving, with room for about as much again: a few frames and a read at most,
-    /// however long the stream. After a read into [`input_buffer`](Self::input_buffer)
-    /// that filled it (more is likely waiting in the socket) the buffer is kept when
-    /// drained, until a shorter read or the next [`handle_timeout`](Self::handle_timeout). A
+    /// however long the stream. While reads into [`input_buffer`](Self::input_buffer)
+    /// find bytes, the buffer is kept when drained; a read that finds nothing
+    /// (`handle_read(0)`, a would-block) or the next
+    /// [`handle_timeout`](Self::handle_timeout) lets it go. A
     /// message in several frames is assembled in a buffer of its own, up to
     /// [`Config::max_message_bytes`]; output (owned payloads included) waits until
     /// drained. Once the connection is closed or failed, input buffers are freed at

@@ -37,8 +37,9 @@ pub struct Receiver {
     waiting: Option<(usize, Utf8Stream)>,
     /// The capacity `buf` had when it was last released.
     last_capacity: usize,
-    /// The last input filled a whole read: more is likely waiting in the socket, so
-    /// the buffer is kept when drained rather than freed and allocated again.
+    /// The caller reads into the buffer and its last read found bytes: more may be
+    /// waiting in the socket, so the buffer is kept when drained rather than freed
+    /// and allocated (and zeroed) again for the next read.
     busy: bool,
     /// The length of the room [`input_buffer`](Self::input_buffer) last lent.
     lent: usize,
@@ -227,28 +228,46 @@ impl Receiver {
     /// [`READ_SIZE`] bytes, and up to the end of a large frame that is arriving, so that
     /// it lands where it will be handed out
     pub(super) fn input_buffer(&mut self) -> &mut [u8] {
-        let want = match self.arrival {
-            // A large frame is landing: room to its end, so that it is handed out
-            // where it lands. Up to BURST_RESERVE_FACTOR times what has come of it,
-            // so a header alone cannot make the connection hold much; a frame over
-            // the limits gets nothing more, it fails when decoded.
+        let room = self.buf.capacity() - self.buf.len();
+        let (want, lend) = match self.arrival {
             Arrival::Payload {
                 offset, remaining, ..
-            } if remaining <= self.limits.max_small => (remaining as usize)
-                .min(
-                    offset
-                        .max(MAX_HEADER_LEN)
-                        .saturating_mul(BURST_RESERVE_FACTOR),
-                )
-                .max(READ_SIZE),
-            _ => READ_SIZE,
+            } if remaining <= self.limits.max_small => {
+                let rest = remaining as usize;
+                if rest <= room {
+                    // It fits where it is landing. When little room would be left
+                    // after it, the read stops at its end: once it is handed out the
+                    // buffer is empty and the next frame lands at the front, where
+                    // it would otherwise be moved to.
+                    let stop = room - rest < READ_SIZE;
+                    (rest, if stop { rest } else { room })
+                } else {
+                    // Room to its end, so that it is handed out where it lands, up
+                    // to BURST_RESERVE_FACTOR times what has come of it: a header
+                    // alone cannot make the connection hold much. (A frame over the
+                    // limits gets nothing more; it fails when decoded.)
+                    let want = rest
+                        .min(
+                            offset
+                                .max(MAX_HEADER_LEN)
+                                .saturating_mul(BURST_RESERVE_FACTOR),
+                        )
+                        .max(READ_SIZE);
+                    (want, 0)
+                }
+            }
+            _ => (READ_SIZE, 0),
         };
-        self.make_room(want);
-        if self.buf.capacity() == 0 {
-            self.reserve_for_burst(None);
-        }
-        let room = (self.buf.capacity() - self.buf.len()).max(want);
-        let spare = self.buf.spare(room);
+        let lend = if lend > 0 {
+            lend
+        } else {
+            self.make_room(want);
+            if self.buf.capacity() == 0 {
+                self.reserve_for_burst(None);
+            }
+            (self.buf.capacity() - self.buf.len()).max(want)
+        };
+        let spare = self.buf.spare(lend);
         self.lent = spare.len();
         spare
     }
@@ -261,12 +280,18 @@ impl Receiver {
             n <= lent,
             "handle_read({n}) after input_buffer lent {lent} bytes"
         );
-        if !Self::takes_input(tx) || n == 0 {
+        if n == 0 {
+            // The read found nothing: the socket is drained, and the caller will wait.
+            self.release_if_idle();
             return;
         }
-        // A read that filled the room, or a whole typical read: more is likely
-        // waiting in the socket.
-        self.busy = n == lent || n >= READ_SIZE;
+        if !Self::takes_input(tx) {
+            return;
+        }
+        // The caller reads while bytes come: keep the buffer between reads until one
+        // finds nothing (or a timer fires), rather than free it and zero a new one
+        // for every read.
+        self.busy = true;
         self.land(n);
         self.after_input(tx);
     }
@@ -972,9 +997,10 @@ impl Receiver {
         }
     }
 
-    /// Free an input buffer kept for reads that came in full, when nothing is in it
+    /// The caller stopped reading for now: an input buffer kept between reads goes
+    /// once nothing is in it
     pub(super) fn release_if_idle(&mut self) {
-        if self.pos == self.buf.len() && self.lent == 0 {
+        if self.lent == 0 {
             self.busy = false;
             self.release_input();
         }

@@ -16,6 +16,39 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
         return;
     }
     let key = key_at(key, offset);
+    #[cfg(feature = "std")]
+    if buf.len() >= WIDE_MIN {
+        // The same loop, compiled for the widest vectors the CPU has.
+        return pulp::Arch::new().dispatch(XorBlocks { buf, key });
+    }
+    xor_blocks(buf, key);
+}
+
+/// The shortest payload worth the run-time choice of vector width.
+#[cfg(feature = "std")]
+const WIDE_MIN: usize = 512;
+
+/// [`xor_blocks`] as an operation to compile for several instruction sets
+#[cfg(feature = "std")]
+struct XorBlocks<'a> {
+    buf: &'a mut [u8],
+    key: [u8; 4],
+}
+
+#[cfg(feature = "std")]
+impl pulp::WithSimd for XorBlocks<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        xor_blocks(self.buf, self.key);
+    }
+}
+
+/// XOR `buf` with `key` at offset 0: 64-byte blocks as eight `u64` XORs, which the
+/// compiler turns into vector instructions, then the rest
+#[inline(always)]
+fn xor_blocks(buf: &mut [u8], key: [u8; 4]) {
     let mut blocks = buf.chunks_exact_mut(64);
     for block in &mut blocks {
         xor_lanes(block, key);
