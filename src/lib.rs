@@ -12,6 +12,7 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 mod time;
+mod work;
 
 pub use config::{
     Config, ConfigBuilder, Keepalive, MAX_HEADERS_CEILING, MAX_REQUEST_BYTES_CEILING,

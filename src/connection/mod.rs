@@ -293,7 +293,8 @@ impl<U> ServerConnection<U> {
     /// Bytes copied in, moved, parsed, unmasked or validated so far, each time counted
     ///
     /// A measure of work for tests that bound it (linear in the input, whatever its
-    /// split); not a stable API.
+    /// split); with the `work-counters` feature only, not a stable API.
+    #[cfg(feature = "work-counters")]
     #[doc(hidden)]
     pub fn bytes_touched(&self) -> u64 {
         self.rx.work()

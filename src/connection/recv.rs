@@ -14,6 +14,7 @@ use crate::frame::{
     CloseCode, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, apply_mask, mask_short,
     parse_close_payload,
 };
+use crate::work::Work;
 
 /// The receiving side of a connection: turns the bytes read from the socket into
 /// [`Event`]s
@@ -47,7 +48,7 @@ pub struct Receiver {
     /// The peer's frames must be masked (this is a server) or must not be (a client).
     masked: bool,
     /// Bytes copied in, moved, parsed, unmasked or validated: a work measure.
-    work: u64,
+    work: Work,
 }
 
 /// Following the frames as their bytes land in the buffer, to unmask the payloads of
@@ -185,7 +186,7 @@ impl Receiver {
                 streaming: config.streaming(),
             },
             masked,
-            work: 0,
+            work: Work::default(),
         }
     }
 
@@ -353,7 +354,7 @@ impl Receiver {
                     Some((start, end)) => Payload::in_place(&self.buf[start..end]),
                     None => Payload::assembled(&mut self.msg),
                 };
-                self.work += payload.len() as u64;
+                self.work.add(payload.len() as u64);
                 match (auth, kind) {
                     (true, _) => {
                         let text = kind == MessageKind::Text;
@@ -452,7 +453,7 @@ impl Receiver {
         let start = self.pos + header_len;
         self.pos = start + len;
         // Header, unmasking, the UTF-8 check or handing out: as `advance` counts.
-        self.work += header_len as u64 + 2 * len as u64;
+        self.work.add(header_len as u64 + 2 * len as u64);
         Some((kind, start, start + len))
     }
 
@@ -486,7 +487,8 @@ impl Receiver {
                 self.release_input();
                 return Ok(None);
             }
-            self.work += (self.buf.len() - self.pos).min(MAX_HEADER_LEN) as u64;
+            self.work
+                .add((self.buf.len() - self.pos).min(MAX_HEADER_LEN) as u64);
             let Some((header, header_len)) = FrameHeader::parse(&self.buf[self.pos..])? else {
                 self.release_input();
                 return Ok(None);
@@ -510,7 +512,7 @@ impl Receiver {
                 let end = start + header.payload_len as usize;
                 apply_mask(&mut self.buf[start..end], key, 0);
                 self.pos = end;
-                self.work += header.payload_len;
+                self.work.add(header.payload_len);
                 if let Some(at) = self.control(tx, header.opcode, start, end)? {
                     return Ok(Some(at));
                 }
@@ -607,11 +609,11 @@ impl Receiver {
             let end = start + header.payload_len as usize;
             apply_mask(&mut self.buf[start..end], key, 0);
             self.pos = end;
-            self.work += header.payload_len;
+            self.work.add(header.payload_len);
             let checked = match self.waiting.take() {
                 Some((seen, mut utf8)) if kind == MessageKind::Text => {
                     let rest = &self.buf[start + seen..end];
-                    self.work += rest.len() as u64;
+                    self.work.add(rest.len() as u64);
                     utf8.feed(rest).map_err(|_| ProtocolError::InvalidUtf8)?;
                     utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
                     true
@@ -643,7 +645,7 @@ impl Receiver {
             if kind == MessageKind::Text {
                 let new = &self.buf[start + *checked..start + available];
                 utf8.feed(new).map_err(|_| ProtocolError::InvalidUtf8)?;
-                self.work += new.len() as u64;
+                self.work.add(new.len() as u64);
             }
             *checked = available;
             // At most `max_frame_bytes` and a header: saturating only matters where
@@ -716,7 +718,7 @@ impl Receiver {
         frame.remaining -= take as u64;
         self.pos = end;
         // Unmasked, validated and (unless streaming) copied.
-        self.work += 3 * take as u64;
+        self.work.add(3 * take as u64);
         m.len += take as u64;
         if last_of_frame {
             m.frame = None;
@@ -820,7 +822,7 @@ impl Receiver {
         if self.pos == self.buf.len() {
             self.buf.clear();
         } else {
-            self.work += (self.buf.len() - self.pos) as u64;
+            self.work.add((self.buf.len() - self.pos) as u64);
             self.buf.drop_front(self.pos);
         }
         if let Arrival::Header { at } = &mut self.arrival {
@@ -856,7 +858,7 @@ impl Receiver {
 
     /// Append input to `buf`, unmasking the payloads of large data frames on the way
     fn ingest(&mut self, mut input: &[u8]) {
-        self.work += input.len() as u64;
+        self.work.add(input.len() as u64);
         if self.buf.capacity() == 0 {
             self.reserve_for_burst(Some(input));
         }
@@ -871,7 +873,7 @@ impl Receiver {
                 } => {
                     let n = remaining.min(input.len() as u64) as usize;
                     self.buf.extend_unmasked(&input[..n], key, offset);
-                    self.work += n as u64;
+                    self.work.add(n as u64);
                     input = &input[n..];
                     self.arrival = self.payload_landed(key, offset, remaining, n);
                 }
@@ -912,7 +914,7 @@ impl Receiver {
     /// `n` bytes landed in place after the buffered ones: unmask the payloads of large
     /// data frames among them now, while they are in cache
     fn land(&mut self, n: usize) {
-        self.work += n as u64;
+        self.work.add(n as u64);
         let mut at = self.buf.len();
         self.buf.commit(n);
         let end = self.buf.len();
@@ -926,7 +928,7 @@ impl Receiver {
                 } => {
                     let n = remaining.min((end - at) as u64) as usize;
                     apply_mask(&mut self.buf[at..at + n], key, offset);
-                    self.work += n as u64;
+                    self.work.add(n as u64);
                     at += n;
                     self.arrival = self.payload_landed(key, offset, remaining, n);
                     if let Arrival::Header { at: next } = &mut self.arrival {
@@ -1014,8 +1016,9 @@ impl Receiver {
         self.buf.capacity() + self.msg.capacity()
     }
 
+    #[cfg(feature = "work-counters")]
     pub(super) fn work(&self) -> u64 {
-        self.work
+        self.work.bytes()
     }
 }
 

@@ -32,6 +32,7 @@ pub use response::{
 use crate::config::Config;
 use crate::error::{Error, ProtocolError, UsageError};
 use crate::time::Instant;
+use crate::work::Work;
 use alloc::vec::Vec;
 use parse::{HeaderIndex, HeaderSpan, RequestLine, Scan, SeenIds, Span};
 
@@ -47,7 +48,7 @@ pub struct ServerHandshake {
     scan: Scan,
     state: State,
     /// Bytes handed to the scanner, over all calls: a bound on the work done.
-    examined: u64,
+    examined: Work,
     /// When the request head must be complete.
     deadline: Instant,
 }
@@ -177,7 +178,7 @@ impl ServerHandshake {
             buf: Vec::new(),
             scan: Scan::default(),
             state: State::Reading,
-            examined: 0,
+            examined: Work::default(),
             deadline: now + config.handshake_timeout(),
         }
     }
@@ -307,7 +308,7 @@ impl ServerHandshake {
         let take = input.len().min(room);
         let scanned = if self.buf.is_empty() {
             // Fast path: a request that arrives whole is parsed in place, no copy.
-            self.examined += take as u64;
+            self.examined.add(take as u64);
             let scanned = self.scan.scan(&input[..take], &self.config, Some(index));
             if let Ok(None) = scanned {
                 self.buf.extend_from_slice(&input[..take]);
@@ -315,7 +316,8 @@ impl ServerHandshake {
             scanned.map(|end| end.map(|end| Found::InInput { end }))
         } else {
             self.buf.extend_from_slice(&input[..take]);
-            self.examined += (self.buf.len() - self.scan.position()) as u64;
+            self.examined
+                .add((self.buf.len() - self.scan.position()) as u64);
             match self.scan.scan(&self.buf, &self.config, None) {
                 // A request that came in pieces is indexed in one more pass.
                 Ok(Some(end)) => self.reindex(end, index).map(|()| {
@@ -340,7 +342,7 @@ impl ServerHandshake {
     /// Scan the complete head in `self.buf[..end]` again, filling `index`.
     fn reindex(&mut self, end: usize, index: &mut HeaderIndex) -> Result<(), ProtocolError> {
         self.scan = Scan::default();
-        self.examined += end as u64;
+        self.examined.add(end as u64);
         match self.scan.scan(&self.buf[..end], &self.config, Some(index)) {
             Ok(Some(again)) if again == end => Ok(()),
             // The same bytes scan the same way; this arm is never taken.
@@ -353,10 +355,11 @@ impl ServerHandshake {
     /// before their end): a bound on the work done
     ///
     /// For tests that bound the work (linear in the input, whatever its split, and
-    /// never past the caps); not a stable API.
+    /// never past the caps); with the `work-counters` feature only, not a stable API.
+    #[cfg(feature = "work-counters")]
     #[doc(hidden)]
     pub fn bytes_examined(&self) -> u64 {
-        self.examined
+        self.examined.bytes()
     }
 
     fn fail(&mut self, e: ProtocolError, out: &mut Vec<u8>) -> Error {
