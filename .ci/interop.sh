@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Outside-in tests: programs nobody here wrote, against the examples, on 127.0.0.1.
-#   bash .ci/interop.sh [autobahn] [clients] [chromium]     (default: all three)
+#   bash .ci/interop.sh [autobahn] [clients] [chromium] [stalled]     (default: all four)
 # Installs the peers with ../shared/peers/install.sh (idempotent), builds the examples,
 # and fails unless every check passes. Artifacts (Autobahn report, screenshot) go to
 # target/interop/.
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 PEERS=${PEERS_DIR:-$HOME/.cache/wsgate-peers}
 OUT=$ROOT/target/interop
-parts=${*:-autobahn clients chromium}
+parts=${*:-autobahn clients chromium stalled}
 mkdir -p "$OUT"
 
 declare -a PIDS=()
@@ -34,13 +34,14 @@ for p in $parts; do case $p in
     autobahn) need="$need autobahn" ;;
     clients) need="$need python node" ;;
     chromium) need="$need chromium node" ;;
+    stalled) ;;
     *) echo "unknown part: $p" >&2; exit 2 ;;
 esac; done
 echo "== install peers:$need"
 bash ../shared/peers/install.sh $need
 
 echo "== build examples"
-cargo build --release --example echo_server --example auth_demo
+cargo build --release --example echo_server --example auth_demo --example tokio_echo
 BIN=$ROOT/target/release/examples
 
 for p in $parts; do case $p in
@@ -82,12 +83,24 @@ clients)
     start "$OUT/clients-server.log" "$BIN/echo_server" --addr 127.0.0.1:9011 --token "$TOKEN"
     "$PEERS/py3/bin/python" tests/interop/python_client.py ws://127.0.0.1:9011 "$TOKEN"
     NODE_PATH=$PEERS/node/node_modules node tests/interop/node_client.mjs ws://127.0.0.1:9011 "$TOKEN"
+    echo "== the same clients against tokio_echo (reads on readiness, writes from the queue)"
+    start "$OUT/clients-tokio.log" "$BIN/tokio_echo" --addr 127.0.0.1:9012 --token "$TOKEN"
+    "$PEERS/py3/bin/python" tests/interop/python_client.py ws://127.0.0.1:9012 "$TOKEN"
+    NODE_PATH=$PEERS/node/node_modules node tests/interop/node_client.mjs ws://127.0.0.1:9012 "$TOKEN"
     ;;
 chromium)
     echo "== headless Chromium against auth_demo"
     start "$OUT/auth-demo.log" "$BIN/auth_demo" --addr 127.0.0.1:9021
     NODE_PATH=$PEERS/node/node_modules timeout 600 \
         node tests/interop/chromium.mjs http://127.0.0.1:9021/ "$OUT/auth_demo.png"
+    ;;
+stalled)
+    echo "== 2,000 clients stalled mid-request against tokio_echo: their cost, and the 408 at the deadline"
+    ulimit -n "$(ulimit -Hn)"
+    start "$OUT/stalled-server.log" "$BIN/tokio_echo" --addr 127.0.0.1:9031 --handshake-timeout 3
+    # The server is the child of the `timeout` that bounds it.
+    server=$(pgrep -P "${PIDS[-1]}")
+    timeout 120 python3 tests/interop/stalled_clients.py 127.0.0.1:9031 "$server" 2000 3
     ;;
 esac; done
 echo "== interop: all passed"

@@ -1,7 +1,7 @@
 //! The echo server on tokio: the same state machine, no adapter crate
 //!
 //! ```sh
-//! cargo run --example tokio_echo -- [--addr 127.0.0.1:9002] [--token T]
+//! cargo run --example tokio_echo -- [--addr 127.0.0.1:9002] [--token T] [--handshake-timeout SECS]
 //! ```
 //!
 //! wsgate does no I/O, so the async version is the blocking loop with `.await` on
@@ -16,28 +16,45 @@ mod common;
 use std::io::ErrorKind;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
-use wsgate::{Config, Instant, Outcome, ServerConnection, ServerHandshake};
+use tokio::net::{TcpSocket, TcpStream};
+use wsgate::{Accepted, Config, Instant, Outcome, ServerConnection, ServerHandshake};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
     let mut addr = "127.0.0.1:9002".to_string();
     let mut token = None;
+    let mut config = Config::builder();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
             ("--addr", Some(v)) => addr = v,
             ("--token", Some(v)) => token = Some(v),
+            ("--handshake-timeout", Some(v)) if v.parse::<f64>().is_ok_and(|s| s > 0.0) => {
+                let secs = v.parse::<f64>().unwrap_or_default();
+                config = config.handshake_timeout(std::time::Duration::from_secs_f64(secs));
+            }
             _ => {
-                eprintln!("usage: tokio_echo [--addr HOST:PORT] [--token T]");
+                eprintln!(
+                    "usage: tokio_echo [--addr HOST:PORT] [--token T] [--handshake-timeout SECS]"
+                );
                 std::process::exit(2);
             }
         }
     }
-    let listener = TcpListener::bind(&addr).await?;
+    let config: &'static Config = Box::leak(Box::new(config.build().expect("valid limits")));
+    // A backlog of 1024 rather than the default 128: bursts of connections are
+    // queued by the kernel, not dropped and retried a second later.
+    let addr: std::net::SocketAddr = addr.parse().expect("--addr HOST:PORT");
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let listener = socket.listen(1024)?;
     println!("listening on {}", listener.local_addr()?);
     let token: Option<&'static str> = token.map(|t| &*t.leak());
-    let config: &'static Config = Box::leak(Box::default());
     loop {
         let (stream, _) = listener.accept().await?;
         tokio::spawn(async move {
@@ -89,6 +106,17 @@ async fn serve(mut stream: TcpStream, config: &Config, token: Option<&str>) -> s
         }
     };
 
+    // The connection's state lives on the heap only once the handshake is accepted:
+    // a task stalled mid-request holds the handshake's state alone.
+    Box::pin(echo(stream, config, accepted, token)).await
+}
+
+async fn echo(
+    stream: TcpStream,
+    config: &Config,
+    accepted: Accepted<common::Carrier>,
+    token: Option<&str>,
+) -> std::io::Result<()> {
     let mut conn = ServerConnection::from_accepted(accepted, config, common::now());
     loop {
         common::pump(&mut conn, token);
