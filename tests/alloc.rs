@@ -1,11 +1,14 @@
 //! The handshake allocates nothing on the heap beyond the caller's output buffer when a
-//! request arrives whole: neither for a 401 nor for a 101.
+//! request arrives whole: neither for a 401 nor for a 101. A connection whose caller
+//! reuses its buffers allocates nothing per message in steady state.
+
+mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use wsgate::Instant;
-use wsgate::{Config, Decision, Outcome, Response, ServerHandshake, auth};
+use wsgate::connection::{Event, ServerConnection};
+use wsgate::{Config, Decision, Instant, Outcome, Response, ServerHandshake, auth};
 
 /// Counts the allocations made by the current thread while `COUNTING` is set.
 struct Counting;
@@ -91,4 +94,62 @@ fn whole_requests_allocate_nothing_but_the_response() {
         assert!(hs.handle_input(&REQUEST[10..], &mut out, decide).is_ok());
     });
     assert!(n > 0);
+}
+
+/// Read `wire` into the connection (4 KiB at most a read) and echo every message while it is
+/// lent; `out` is cleared and reused for the output
+fn echo_round(conn: &mut ServerConnection<()>, wire: &[u8], out: &mut Vec<u8>) -> usize {
+    let mut messages = 0;
+    let mut at = 0;
+    while at < wire.len() {
+        let room = conn.input_buffer();
+        let n = room.len().min(4096).min(wire.len() - at);
+        room[..n].copy_from_slice(&wire[at..at + n]);
+        at += n;
+        conn.handle_read(n);
+        let (rx, tx, _) = conn.split();
+        while let Some(event) = rx.poll_event(tx).unwrap() {
+            match event {
+                Event::Binary(b) => tx.send_binary(&b).unwrap(),
+                Event::Text(t) => tx.send_text(&t).unwrap(),
+                other => panic!("unexpected {other:?}"),
+            }
+            messages += 1;
+        }
+        out.clear();
+        conn.poll_transmit(out);
+    }
+    messages
+}
+
+#[test]
+fn a_connection_echoing_in_steady_state_allocates_nothing_per_message() {
+    // Text and binary messages of 0 B to 3 KiB, whole frames that straddle reads.
+    let wire: Vec<u8> = (0..200usize)
+        .flat_map(|i| {
+            let len = (i * 397) % 3000;
+            if i % 2 == 0 {
+                common::frame(true, 2, &vec![i as u8; len])
+            } else {
+                common::text(&"é".repeat(len / 2))
+            }
+        })
+        .collect();
+    let mut conn = ServerConnection::new((), &Config::default(), Instant::ZERO);
+    let mut out = Vec::new();
+    // The buffers grow to what the traffic needs, then stay.
+    for _ in 0..3 {
+        assert_eq!(echo_round(&mut conn, &wire, &mut out), 200);
+    }
+    let mut echoed = 0;
+    let n = allocations(|| echoed = echo_round(&mut conn, &wire, &mut out));
+    assert_eq!(echoed, 200);
+    assert_eq!(n, 0, "allocations for 200 messages in steady state");
+    // The counter counts: a connection's first round allocates its buffers.
+    let mut fresh = ServerConnection::new((), &Config::default(), Instant::ZERO);
+    assert!(
+        allocations(|| {
+            echo_round(&mut fresh, &wire, &mut Vec::new());
+        }) > 0
+    );
 }

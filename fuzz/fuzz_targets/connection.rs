@@ -67,10 +67,16 @@ fn run<'a>(mode: u8, feed: Feed, chunks: impl Iterator<Item = &'a [u8]>) -> Run 
         match feed {
             Feed::Input => conn.handle_input(chunk),
             Feed::Read => {
-                let room = conn.input_buffer();
-                assert!(room.len() >= chunk.len());
-                room[..chunk.len()].copy_from_slice(chunk);
-                conn.handle_read(chunk.len());
+                // The room lent may end with a large frame: then more reads.
+                let mut rest = chunk;
+                while !rest.is_empty() {
+                    let room = conn.input_buffer();
+                    assert!(!room.is_empty());
+                    let n = room.len().min(rest.len());
+                    room[..n].copy_from_slice(&rest[..n]);
+                    conn.handle_read(n);
+                    rest = &rest[n..];
+                }
             }
         }
         loop {

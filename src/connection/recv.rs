@@ -34,7 +34,7 @@ pub struct Receiver {
     /// How far the frames in `buf` have been followed as they landed.
     arrival: Arrival,
     /// A one-frame message waiting in `buf` for the rest of its payload: how many
-    /// payload bytes were seen, and (for text) their UTF-8 state.
+    /// payload bytes were seen (they are unmasked), and (for text) their UTF-8 state.
     waiting: Option<(usize, Utf8Stream)>,
     /// The capacity `buf` had when it was last released.
     last_capacity: usize,
@@ -604,10 +604,11 @@ impl Receiver {
         let start = self.pos + header_len;
         if !streaming && self.message.is_none() && header.fin && available >= header.payload_len {
             // The common case: a whole message in one frame, all here. Unmask in place
-            // and lend it; no copy. Text that waited was checked as it came; the rest
-            // is checked now.
+            // and lend it; no copy. What waited was unmasked and (text) checked as it
+            // came; the rest is done now.
             let end = start + header.payload_len as usize;
-            apply_mask(&mut self.buf[start..end], key, 0);
+            let seen = self.waiting.map_or(0, |(seen, _)| seen);
+            apply_mask(&mut self.buf[start + seen..end], key, seen);
             self.pos = end;
             self.work.add(header.payload_len);
             let checked = match self.waiting.take() {
@@ -630,24 +631,20 @@ impl Receiver {
                 auth: before_auth,
             }));
         }
-        if !streaming
-            && self.message.is_none()
-            && header.fin
-            && key == [0; 4]
-            && header.payload_len >= FOLLOW_MIN_PAYLOAD
-        {
-            // A one-frame message that needs no unmasking (it was unmasked as it
-            // landed, or a server sent it): leave it where it is until the rest is
-            // here, rather than copy it out piece by piece. Text that has arrived is
-            // checked now, to fail fast.
+        if !streaming && self.message.is_none() && header.fin {
+            // A one-frame message, part of it here: leave it where it is until the
+            // rest comes, rather than copy it out piece by piece. What has arrived is
+            // unmasked in place (a large frame was as it landed: its key is zeroed)
+            // and, for text, checked now, to fail fast.
             let available = available as usize;
-            let (checked, utf8) = self.waiting.get_or_insert_with(Default::default);
+            let (seen, utf8) = self.waiting.get_or_insert_with(Default::default);
+            let new = &mut self.buf[start + *seen..start + available];
+            apply_mask(new, key, *seen);
             if kind == MessageKind::Text {
-                let new = &self.buf[start + *checked..start + available];
                 utf8.feed(new).map_err(|_| ProtocolError::InvalidUtf8)?;
-                self.work.add(new.len() as u64);
             }
-            *checked = available;
+            self.work.add(2 * new.len() as u64);
+            *seen = available;
             // At most `max_frame_bytes` and a header: saturating only matters where
             // usize is 32 bits.
             let total = header_len.saturating_add(header.payload_len as usize);
