@@ -981,3 +981,21 @@ fn pings_are_answered_by_hand_while_lent_and_a_close_mid_stream_stops_sends() {
         ]
     );
 }
+
+#[test]
+fn a_closed_connection_lends_no_room() {
+    let mut conn = conn();
+    let wire = close(1000, "bye");
+    let room = conn.input_buffer();
+    room[..wire.len()].copy_from_slice(&wire);
+    conn.handle_read(wire.len());
+    assert!(matches!(
+        conn.poll_event().unwrap(),
+        Some(Event::Close { .. })
+    ));
+    assert!(conn.is_closed());
+    assert_eq!(conn.poll_event().unwrap(), None);
+    assert!(conn.input_buffer().is_empty(), "nothing more is read");
+    conn.handle_read(0);
+    assert!(conn.memory_usage() <= 512, "{}", conn.memory_usage());
+}

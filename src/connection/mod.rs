@@ -201,9 +201,10 @@ impl<U> ServerConnection<U> {
     /// when little room would be left after it (the next frame then lands at the
     /// front, rather than being moved there). Room is allocated here, not
     /// before: a caller that asks only once the socket is readable holds no buffer
-    /// while idle. The room's old contents are meaningless.
+    /// while idle. The room's old contents are meaningless. Once the connection is
+    /// closed or failed it is empty: nothing more is read (a read into it returns 0).
     pub fn input_buffer(&mut self) -> &mut [u8] {
-        self.rx.input_buffer()
+        self.rx.input_buffer(&self.tx)
     }
 
     /// `n` bytes were read into the start of [`input_buffer`](Self::input_buffer)'s

@@ -228,7 +228,12 @@ impl Receiver {
     /// Lend the room after the buffered bytes for a socket read: at least
     /// [`READ_SIZE`] bytes, and up to the end of a large frame that is arriving, so that
     /// it lands where it will be handed out
-    pub(super) fn input_buffer(&mut self) -> &mut [u8] {
+    pub(super) fn input_buffer(&mut self, tx: &Sender) -> &mut [u8] {
+        if !Self::takes_input(tx) {
+            // Nothing more is read: no room, and no buffer allocated for it.
+            self.lent = 0;
+            return &mut [];
+        }
         let room = self.buf.capacity() - self.buf.len();
         let (want, lend) = match self.arrival {
             Arrival::Payload {
