@@ -530,7 +530,7 @@ fn wsgate_encode(
 }
 
 /// The owned-payload path: the queue holds each `Bytes` (a reference count, no copy),
-/// then vectored writes straight from the queue, 64 pieces at a time.
+/// then vectored writes straight from the queue, 16 pieces at a time.
 fn wsgate_encode_owned(
     conn: &mut ServerConnection<()>,
     payload: &Bytes,
@@ -544,7 +544,7 @@ fn wsgate_encode_owned(
     }
     let tx = conn.sender();
     while tx.pending_transmit() > 0 {
-        let mut slices = [IoSlice::new(&[]); 64];
+        let mut slices = [IoSlice::new(&[]); 16];
         let mut k = 0;
         for (slot, chunk) in slices.iter_mut().zip(tx.transmit_chunks()) {
             *slot = IoSlice::new(chunk);

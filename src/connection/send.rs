@@ -146,22 +146,27 @@ impl OutQueue {
     }
 
     fn consume(&mut self, mut n: usize) {
+        assert!(n <= self.len(), "consumed more than was queued");
         while n > 0 {
-            let take = n.min(self.front().len());
-            assert!(take > 0, "consumed more than was queued");
-            match self.owned.front_mut() {
-                Some((at, _)) if self.taken < *at => self.taken += take,
-                Some((_, payload)) => {
-                    self.owned_len -= take;
-                    if take == payload.len() {
-                        self.owned.pop_front();
-                    } else {
-                        payload.advance(take);
-                    }
-                }
-                None => self.taken += take,
+            let bytes_end = self.owned.front().map_or(self.bytes.len(), |(at, _)| *at);
+            if self.taken < bytes_end {
+                let take = n.min(bytes_end - self.taken);
+                self.taken += take;
+                n -= take;
+                continue;
             }
+            // What is left of `n` is in the payloads queued whole.
+            let Some((_, payload)) = self.owned.front_mut() else {
+                unreachable!("n is within the queue");
+            };
+            let take = n.min(payload.len());
+            self.owned_len -= take;
             n -= take;
+            if take == payload.len() {
+                self.owned.pop_front();
+            } else {
+                payload.advance(take);
+            }
         }
         if self.owned.is_empty() && self.taken == self.bytes.len() {
             self.bytes.clear();
