@@ -894,14 +894,8 @@ impl Receiver {
                     match self.header_landed(parsed) {
                         Some((len, key, payload_len)) => {
                             self.buf.extend_from_slice(&input[..len - have]);
-                            let end = self.buf.len();
-                            self.buf[end - 4..end].fill(0);
                             input = &input[len - have..];
-                            self.arrival = Arrival::Payload {
-                                key,
-                                offset: 0,
-                                remaining: payload_len,
-                            };
+                            self.follow_payload(self.buf.len(), key, payload_len);
                         }
                         // Still incomplete: it all goes to `buf`.
                         None if matches!(self.arrival, Arrival::Header { .. }) => break,
@@ -942,12 +936,7 @@ impl Receiver {
                     match self.header_landed(parsed) {
                         Some((len, key, payload_len)) => {
                             at = head + len;
-                            self.buf[at - 4..at].fill(0);
-                            self.arrival = Arrival::Payload {
-                                key,
-                                offset: 0,
-                                remaining: payload_len,
-                            };
+                            self.follow_payload(at, key, payload_len);
                         }
                         None if matches!(self.arrival, Arrival::Header { .. }) => break,
                         None => {}
@@ -955,6 +944,18 @@ impl Receiver {
                 }
             }
         }
+    }
+
+    /// A large data frame's header ends at `buf[..header_end]`: its payload is
+    /// unmasked as it lands, so its key is zeroed (decoding then finds nothing to
+    /// unmask) and its payload followed
+    fn follow_payload(&mut self, header_end: usize, key: [u8; 4], payload_len: u64) {
+        self.buf[header_end - 4..header_end].fill(0);
+        self.arrival = Arrival::Payload {
+            key,
+            offset: 0,
+            remaining: payload_len,
+        };
     }
 
     /// Where following goes after `n` payload bytes of the frame being unmasked
