@@ -74,16 +74,21 @@ fn handle(mut stream: TcpStream, token: &str) -> io::Result<()> {
     let mut out = Vec::new();
     // Deferred: a login must read its body before the decision.
     let pending = loop {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        match handshake.handle_input_deferred(&buf[..n], &mut out) {
+        let step = match common::read_until(&mut stream, &mut buf, handshake.poll_timeout())? {
+            Some(0) => return Ok(()),
+            Some(n) => handshake.handle_input_deferred(&buf[..n], &mut out),
+            // The request did not come in time: a 408.
+            None => handshake
+                .handle_timeout(common::now(), &mut out)
+                .map(|()| None),
+        };
+        match step {
             Ok(None) => {}
             Ok(Some(pending)) => break pending,
-            Err(_) => return stream.write_all(&out), // the 4xx
+            Err(_) => return stream.write_all(&out), // the 4xx or 408
         }
     };
+    stream.set_read_timeout(None)?;
     let req = pending.request();
     let decision = if req.is_upgrade() {
         // Only /ws/first lets a handshake without credential in, to authenticate by

@@ -161,8 +161,8 @@ pub fn pump(conn: &mut ServerConnection<Carrier>, token: Option<&str>) {
     }
 }
 
-/// Wait for readable input until `deadline`, if any: a socket read timeout
-fn read_until(
+/// Read with `deadline`, if any, as a socket read timeout; `None` once it passed
+pub fn read_until(
     stream: &mut TcpStream,
     buf: &mut [u8],
     deadline: Option<wsgate::Instant>,

@@ -1,6 +1,7 @@
 //! The server handshake: any bytes give an outcome, "need more" or a protocol error,
 //! never a panic; fed whole and fed in chunks, the verdict and the bytes written agree.
-//! The first byte picks the chunk size.
+//! A request still incomplete at its deadline gets a 408 and nothing more. The first
+//! byte picks the chunk size.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -25,9 +26,12 @@ fn decide(req: &UpgradeRequest<'_>) -> Decision<u8> {
 }
 
 /// What one run produced: the verdict, the bytes written, the bytes after the head
+fn config() -> Config {
+    Config::builder().max_request_bytes(4096).max_line_bytes(1024).max_headers(16).build().unwrap()
+}
+
 fn run<'a>(chunks: impl Iterator<Item = &'a [u8]>) -> (String, Vec<u8>, Vec<u8>) {
-    let config = Config::builder().max_request_bytes(4096).max_line_bytes(1024).max_headers(16).build().unwrap();
-    let mut hs = ServerHandshake::new(&config, Instant::ZERO);
+    let mut hs = ServerHandshake::new(&config(), Instant::ZERO);
     let mut out = Vec::new();
     let mut verdict = String::from("need more");
     let mut leftover = Vec::new();
@@ -72,5 +76,21 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(whole.1, chunked.1);
     if !whole.0.starts_with("error") {
         assert_eq!(whole.2, chunked.2);
+    }
+    if whole.0 == "need more" {
+        // Incomplete at its deadline: a 408, then the same error for any input.
+        let mut hs = ServerHandshake::new(&config(), Instant::ZERO);
+        let mut out = Vec::new();
+        assert!(matches!(hs.handle_input(bytes, &mut out, decide), Ok(None)));
+        let deadline = hs.poll_timeout().expect("a deadline while the request is incomplete");
+        assert!(deadline > Instant::ZERO);
+        hs.handle_timeout(Instant::ZERO, &mut out).expect("early: nothing");
+        assert!(out.is_empty());
+        let err = hs.handle_timeout(deadline, &mut out).unwrap_err();
+        assert!(out.starts_with(b"HTTP/1.1 408 "));
+        let written = out.len();
+        assert_eq!(hs.handle_input(b"x", &mut out, decide).unwrap_err(), err);
+        assert_eq!(out.len(), written);
+        assert_eq!(hs.poll_timeout(), None);
     }
 });
