@@ -101,3 +101,13 @@ fn a_client_takes_unmasked_frames_and_refuses_masked_ones() {
     assert!(frames[0].0.mask.is_some(), "the client's close is masked");
     assert_eq!(frames[0].1[..2], 1002u16.to_be_bytes());
 }
+
+#[test]
+fn connections_and_their_sides_move_between_threads() {
+    fn send<T: Send + 'static>() {}
+    send::<super::ServerConnection<alloc::string::String>>();
+    send::<Receiver>();
+    send::<Sender>();
+    send::<crate::handshake::PendingHandshake>();
+    send::<crate::Accepted<u32>>();
+}
