@@ -259,6 +259,7 @@ impl ConfigBuilder {
     /// 1..=[`MAX_HEADERS_CEILING`], `max_message_bytes` at least 1, `max_frame_bytes` in
     /// 1..=`max_message_bytes`, `max_auth_message_bytes` at least 1 (the smaller of it
     /// and `max_message_bytes` applies to a first message).
+    /// [`ConfigError::ZeroDuration`] for a timeout or keepalive duration of zero.
     pub fn build(self) -> Result<Config, ConfigError> {
         let c = self.config;
         check(
@@ -277,6 +278,22 @@ impl ConfigBuilder {
             1,
             usize::MAX,
         )?;
+        let keepalive = c.keepalive.map_or([None; 2], |k| {
+            [
+                Some(("keepalive.interval", k.interval)),
+                Some(("keepalive.timeout", k.timeout)),
+            ]
+        });
+        let durations = [
+            Some(("handshake_timeout", c.handshake_timeout)),
+            Some(("first_message_timeout", c.first_message_timeout)),
+            Some(("close_timeout", c.close_timeout)),
+        ];
+        for (name, d) in durations.into_iter().chain(keepalive).flatten() {
+            if d.is_zero() {
+                return Err(ConfigError::ZeroDuration { name });
+            }
+        }
         Ok(c)
     }
 }
@@ -328,5 +345,37 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(err.to_string().contains("max_line_bytes"), "{err}");
+    }
+
+    #[test]
+    fn zero_durations_are_refused() {
+        let zero = Duration::ZERO;
+        let keepalive = |interval, timeout| Some(Keepalive { interval, timeout });
+        let second = Duration::from_secs(1);
+        for (builder, name) in [
+            (
+                Config::builder().handshake_timeout(zero),
+                "handshake_timeout",
+            ),
+            (
+                Config::builder().first_message_timeout(zero),
+                "first_message_timeout",
+            ),
+            (Config::builder().close_timeout(zero), "close_timeout"),
+            (
+                Config::builder().keepalive(keepalive(zero, second)),
+                "keepalive.interval",
+            ),
+            (
+                Config::builder().keepalive(keepalive(second, zero)),
+                "keepalive.timeout",
+            ),
+        ] {
+            assert_eq!(builder.build(), Err(ConfigError::ZeroDuration { name }));
+        }
+        let on = Config::builder()
+            .keepalive(keepalive(second, second))
+            .build();
+        assert_eq!(on.unwrap().keepalive(), keepalive(second, second));
     }
 }

@@ -242,4 +242,10 @@ pub enum ConfigError {
         /// The value given
         value: usize,
     },
+    /// A timeout or interval of zero: a timer due at once, again and again
+    #[error("{name} must be longer than zero")]
+    ZeroDuration {
+        /// The setting
+        name: &'static str,
+    },
 }
