@@ -126,7 +126,8 @@ impl Config {
     /// authentication); more closes with 1009 before the rest is buffered. Also the most
     /// input that may wait behind that message while the caller decides on it; more
     /// closes with 1008. Default 8 KiB: room for any token, while an unauthenticated
-    /// peer can make the connection hold little (about twice this, and one read).
+    /// peer can make the connection hold little (what waits, and a read's room: under
+    /// 160 KiB with the defaults, whatever length a frame header announces).
     pub fn max_auth_message_bytes(&self) -> usize {
         self.max_auth_message_bytes
     }

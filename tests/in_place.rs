@@ -1003,3 +1003,94 @@ fn a_closed_connection_lends_no_room() {
     conn.handle_read(0);
     assert!(conn.memory_usage() <= 512, "{}", conn.memory_usage());
 }
+
+#[test]
+fn a_queue_written_from_but_never_emptied_stays_small() {
+    let mut conn = conn();
+    let tx = conn.sender();
+    for _ in 0..10_000 {
+        tx.send_binary(&[7; 100]).unwrap();
+        let pending = tx.pending_transmit();
+        tx.consume_transmit(pending - 1);
+    }
+    assert_eq!(conn.sender().pending_transmit(), 1);
+    assert!(conn.memory_usage() < 16 << 10, "{}", conn.memory_usage());
+}
+
+/// Read `wire` into the connection 64 KiB at a time (less where the room lent is
+/// less), polling everything after each read; the events and the most memory held
+fn read_all_polling(conn: &mut ServerConnection<()>, wire: &[u8]) -> (Vec<Ev>, usize) {
+    let mut events = Vec::new();
+    let mut peak = 0;
+    let mut at = 0;
+    while at < wire.len() {
+        let room = conn.input_buffer();
+        let n = room.len().min(READ).min(wire.len() - at);
+        room[..n].copy_from_slice(&wire[at..at + n]);
+        at += n;
+        conn.handle_read(n);
+        peak = peak.max(conn.memory_usage());
+        while let Some(e) = conn.poll_event().unwrap() {
+            events.push(own(&e));
+        }
+        peak = peak.max(conn.memory_usage());
+    }
+    (events, peak)
+}
+
+#[test]
+fn reads_in_place_make_room_for_a_whole_frame_only_where_it_is_handed_out_whole() {
+    // Streaming: a large frame is handed out in pieces, never held whole.
+    let config = Config::builder().streaming(true).build().unwrap();
+    let mut conn = conn_with(&config);
+    let (events, peak) = read_all_polling(&mut conn, &frame(true, 2, &vec![3; 4 << 20]));
+    let streamed: usize = events
+        .iter()
+        .map(|e| match e {
+            Ev::BinaryChunk(data, ..) => data.len(),
+            other => panic!("{other:?}"),
+        })
+        .sum();
+    assert_eq!(streamed, 4 << 20);
+    assert!(peak < 512 << 10, "streaming held {peak} bytes");
+
+    // Fragments are gathered into the message; the message buffer stays within the
+    // message limit, and the reads need no room for a whole fragment.
+    let config = Config::builder()
+        .max_message_bytes(4 << 20)
+        .max_frame_bytes(2 << 20)
+        .build()
+        .unwrap();
+    let mut conn = conn_with(&config);
+    let wire = [
+        frame(false, 2, &vec![1; 2 << 20]),
+        frame(true, 0, &vec![2; 2 << 20]),
+    ]
+    .concat();
+    let (events, peak) = read_all_polling(&mut conn, &wire);
+    assert_eq!(events.len(), 1);
+    assert!(peak <= (4 << 20) + (512 << 10), "held {peak} bytes");
+}
+
+#[test]
+fn an_unauthenticated_peer_cannot_make_reads_in_place_hold_a_large_frame() {
+    let mut conn = ServerConnection::with_first_message_auth((), &Config::default(), Instant::ZERO);
+    let token = text("token");
+    conn.input_buffer()[..token.len()].copy_from_slice(&token);
+    conn.handle_read(token.len());
+    assert!(matches!(
+        conn.poll_event().unwrap(),
+        Some(Event::AuthMessage { .. })
+    ));
+    // While the caller decides: a header that announces 16 MiB, and 7 KB of it.
+    let big = frame(true, 2, &vec![0; 16 << 20]);
+    let sent = &big[..7000];
+    conn.input_buffer()[..sent.len()].copy_from_slice(sent);
+    conn.handle_read(sent.len());
+    let lent = conn.input_buffer().len();
+    assert!(lent <= READ, "lent {lent} bytes");
+    conn.handle_read(0);
+    // What waits (at most the auth cap) and a read's room, in a buffer that grows by
+    // doubling: not the frame.
+    assert!(conn.memory_usage() < 160 << 10, "{}", conn.memory_usage());
+}

@@ -214,9 +214,13 @@ impl<U> ServerConnection<U> {
     /// out): the connection then lets an empty buffer go, so that it holds none while
     /// the caller waits. Between reads that find bytes the buffer is kept.
     ///
+    /// Call it right after the read: feeding bytes or polling events in between may
+    /// move or free the room.
+    ///
     /// # Panics
-    /// When `n` is more than the room lent, or bytes were fed or events polled since
-    /// it was lent (a caller's bug that would make stale bytes count as input).
+    /// When `n` is more than the room lent, or the room is known to be gone (bytes
+    /// were fed, or decoding moved the buffer, since it was lent): a caller's bug
+    /// that would make stale bytes count as input.
     pub fn handle_read(&mut self, n: usize) {
         self.rx.handle_read(n, &mut self.tx);
     }

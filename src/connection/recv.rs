@@ -33,6 +33,9 @@ pub struct Receiver {
     message: Option<InMessage>,
     /// How far the frames in `buf` have been followed as they landed.
     arrival: Arrival,
+    /// The frame whose payload is being followed is a whole message (final, not a
+    /// continuation): it is handed out where it lands, so room to its end pays.
+    landing_whole: bool,
     /// A one-frame message waiting in `buf` for the rest of its payload: how many
     /// payload bytes were seen (they are unmasked), and (for text) their UTF-8 state.
     waiting: Option<(usize, Utf8Stream)>,
@@ -173,6 +176,7 @@ impl Receiver {
             msg_delivered: false,
             message: None,
             arrival: Arrival::Header { at: 0 },
+            landing_whole: false,
             waiting: None,
             last_capacity: 0,
             busy: false,
@@ -227,7 +231,8 @@ impl Receiver {
 
     /// Lend the room after the buffered bytes for a socket read: at least
     /// [`READ_SIZE`] bytes, and up to the end of a large frame that is arriving, so that
-    /// it lands where it will be handed out
+    /// it lands where it will be handed out; exactly the rest of that frame when
+    /// little room would be left after it; nothing once input is no longer taken
     pub(super) fn input_buffer(&mut self, tx: &Sender) -> &mut [u8] {
         if !Self::takes_input(tx) {
             // Nothing more is read: no room, and no buffer allocated for it.
@@ -235,10 +240,20 @@ impl Receiver {
             return &mut [];
         }
         let room = self.buf.capacity() - self.buf.len();
+        // Room beyond a read only for a frame handed out where it lands: not one that
+        // is streamed or gathered with others, nor one over the limits (it fails when
+        // decoded), which before authentication are the first message's.
+        let authenticated = tx.auth == Auth::Done;
+        let in_place = self.landing_whole && !(self.limits.streaming && authenticated);
+        let limit = if authenticated {
+            self.limits.max_small
+        } else {
+            self.limits.max_small.min(self.limits.max_auth)
+        };
         let (want, lend) = match self.arrival {
             Arrival::Payload {
                 offset, remaining, ..
-            } if remaining <= self.limits.max_small => {
+            } if in_place && remaining <= limit => {
                 let rest = remaining as usize;
                 if rest <= room {
                     // It fits where it is landing. When little room would be left
@@ -250,8 +265,7 @@ impl Receiver {
                 } else {
                     // Room to its end, so that it is handed out where it lands, up
                     // to BURST_RESERVE_FACTOR times what has come of it: a header
-                    // alone cannot make the connection hold much. (A frame over the
-                    // limits gets nothing more; it fails when decoded.)
+                    // alone cannot make the connection hold much.
                     let want = rest
                         .min(
                             offset
@@ -673,7 +687,7 @@ impl Receiver {
             // Most of the frame is here: make room for all of it at once rather than
             // growing (and copying) the message buffer step by step. A header alone
             // never reserves more than twice what was sent.
-            self.msg.reserve(header.payload_len as usize);
+            self.reserve_msg(header.payload_len as usize);
         }
         let frame = InFrame {
             remaining: header.payload_len,
@@ -751,6 +765,7 @@ impl Receiver {
             }
             return Ok(None);
         }
+        self.reserve_msg(end - start);
         self.msg.extend_from_slice(&self.buf[start..end]);
         if !fin {
             return Ok(None);
@@ -766,6 +781,22 @@ impl Receiver {
             checked: true,
             auth,
         }))
+    }
+
+    /// Room in the message buffer for `more` bytes: it doubles as it grows, but never
+    /// past the message limit, so that it holds no more than the limit allows
+    fn reserve_msg(&mut self, more: usize) {
+        let need = self.msg.len().saturating_add(more);
+        if need > self.msg.capacity() {
+            let limit = usize::try_from(self.limits.max_message).unwrap_or(usize::MAX);
+            let target = self
+                .msg
+                .capacity()
+                .saturating_mul(2)
+                .max(need)
+                .min(limit.max(need));
+            self.msg.reserve_exact(target - self.msg.len());
+        }
     }
 
     /// After a close or an error nothing more is read: free the input left and a
@@ -807,12 +838,16 @@ impl Receiver {
         self.arrival = match self.message.as_mut().and_then(|m| m.frame.as_mut()) {
             None => Arrival::Header { at: 0 },
             Some(frame) => match frame.mask.take() {
-                // The rest of this frame is unmasked as it lands.
-                Some(key) => Arrival::Payload {
-                    key,
-                    offset: frame.offset,
-                    remaining: frame.remaining,
-                },
+                // The rest of this frame is unmasked as it lands; it is gathered into
+                // the message, not handed out where it lands.
+                Some(key) => {
+                    self.landing_whole = false;
+                    Arrival::Payload {
+                        key,
+                        offset: frame.offset,
+                        remaining: frame.remaining,
+                    }
+                }
                 None => return,
             },
         };
@@ -892,10 +927,10 @@ impl Receiver {
                         FrameHeader::parse(&head[..have + take])
                     };
                     match self.header_landed(parsed) {
-                        Some((len, key, payload_len)) => {
+                        Some((len, key, payload_len, whole)) => {
                             self.buf.extend_from_slice(&input[..len - have]);
                             input = &input[len - have..];
-                            self.follow_payload(self.buf.len(), key, payload_len);
+                            self.follow_payload(self.buf.len(), key, payload_len, whole);
                         }
                         // Still incomplete: it all goes to `buf`.
                         None if matches!(self.arrival, Arrival::Header { .. }) => break,
@@ -934,9 +969,9 @@ impl Receiver {
                 Arrival::Header { at: head } => {
                     let parsed = FrameHeader::parse(&self.buf[head..end]);
                     match self.header_landed(parsed) {
-                        Some((len, key, payload_len)) => {
+                        Some((len, key, payload_len, whole)) => {
                             at = head + len;
-                            self.follow_payload(at, key, payload_len);
+                            self.follow_payload(at, key, payload_len, whole);
                         }
                         None if matches!(self.arrival, Arrival::Header { .. }) => break,
                         None => {}
@@ -948,9 +983,10 @@ impl Receiver {
 
     /// A large data frame's header ends at `buf[..header_end]`: its payload is
     /// unmasked as it lands, so its key is zeroed (decoding then finds nothing to
-    /// unmask) and its payload followed
-    fn follow_payload(&mut self, header_end: usize, key: [u8; 4], payload_len: u64) {
+    /// unmask) and its payload followed; `whole`: it is a message by itself
+    fn follow_payload(&mut self, header_end: usize, key: [u8; 4], payload_len: u64, whole: bool) {
         self.buf[header_end - 4..header_end].fill(0);
+        self.landing_whole = whole;
         self.arrival = Arrival::Payload {
             key,
             offset: 0,
@@ -972,13 +1008,14 @@ impl Receiver {
         }
     }
 
-    /// A frame header was parsed as it landed: its length, key and payload length when
-    /// it starts a large masked data frame to unmask as it lands; `None` while it is
-    /// incomplete (following goes on) or when decoding deals with it (following stops)
+    /// A frame header was parsed as it landed: its length, key, payload length and
+    /// whether it is a message by itself, when it starts a large masked data frame to
+    /// unmask as it lands; `None` while it is incomplete (following goes on) or when
+    /// decoding deals with it (following stops)
     fn header_landed(
         &mut self,
         parsed: Result<Option<(FrameHeader, usize)>, ProtocolError>,
-    ) -> Option<(usize, [u8; 4], u64)> {
+    ) -> Option<(usize, [u8; 4], u64, bool)> {
         match parsed {
             Ok(Some((header, len))) => match header.mask {
                 Some(key)
@@ -986,7 +1023,8 @@ impl Receiver {
                         && !header.opcode.is_control()
                         && header.payload_len >= FOLLOW_MIN_PAYLOAD =>
                 {
-                    Some((len, key, header.payload_len))
+                    let whole = header.fin && header.opcode != OpCode::Continuation;
+                    Some((len, key, header.payload_len, whole))
                 }
                 // Small, control, unmasked or invalid: decoding deals with it.
                 _ => {

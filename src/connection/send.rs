@@ -104,6 +104,10 @@ const AUTH_TIMEOUT_REASON: &str = "authentication timed out";
 /// A payload this small is copied into the queue: cheaper than queueing it apart.
 const OWNED_MIN: usize = 512;
 
+/// Written bytes are dropped from the front of the queue once there are this many
+/// and they are half of it.
+const COMPACT_MIN: usize = 4096;
+
 /// The sending side of a connection, and the connection's state
 ///
 /// Queues frames for the caller to write: whole messages, fragments, pings, pongs,
@@ -170,6 +174,15 @@ impl OutQueue {
         }
         if self.owned.is_empty() && self.taken == self.bytes.len() {
             self.bytes.clear();
+            self.taken = 0;
+        } else if self.taken >= COMPACT_MIN && 2 * self.taken >= self.bytes.len() {
+            // Written bytes go once they are half the queue, so that a caller who never
+            // quite empties it does not keep all it ever sent. Each byte moves once at
+            // most per time it could have been written.
+            self.bytes.drain(..self.taken);
+            for (at, _) in &mut self.owned {
+                *at -= self.taken;
+            }
             self.taken = 0;
         }
     }
@@ -328,6 +341,10 @@ impl Sender {
     /// Nothing is queued: write `head.as_bytes()` then the payload. Fragments follow
     /// the rules of [`send_fragment`](Self::send_fragment). A server only: a client
     /// masks its payloads, so they go through the queue.
+    ///
+    /// The caller MUST write the whole payload before it writes anything queued
+    /// meanwhile (a pong, a keepalive ping, the close echo), or that output lands
+    /// inside this frame.
     ///
     /// # Errors
     /// [`UsageError::TransmitPending`] unless the queued output was drained first (it
