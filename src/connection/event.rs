@@ -100,17 +100,6 @@ impl<'a> Payload<'a> {
         }
     }
 
-    /// The bytes as text, checked now; `None` when they are not UTF-8
-    pub(super) fn into_text(self) -> Option<Text<'a>> {
-        match self.0 {
-            Held::InPlace(b) => simdutf8::basic::from_utf8(b).ok().map(Text::from_str),
-            Held::Assembled(v) => match simdutf8::basic::from_utf8(v) {
-                Ok(_) => Some(Text::checked(Payload::assembled(v))),
-                Err(_) => None,
-            },
-        }
-    }
-
     /// The bytes as an owned vector: the assembled buffer itself, or a copy of bytes
     /// that arrived in one frame (they live in the input buffer, which other frames
     /// share)

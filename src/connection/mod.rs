@@ -246,8 +246,7 @@ impl<U> ServerConnection<U> {
     /// May change after every call that changes the connection; ask again before
     /// waiting.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let (open, closing) = self.timer_phase();
-        self.tx.timers.next(open, closing)
+        self.tx.timers.next(self.tx.phase)
     }
 
     /// The caller's timer fired at `now`: act on what is due
@@ -258,11 +257,9 @@ impl<U> ServerConnection<U> {
     /// [`ProtocolError::KeepaliveTimeout`] (close 1011) when nothing answers. Calls
     /// before a deadline, or late ones, do only what is due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        // A timer fired with nothing read meanwhile: a buffer kept for reads that
-        // came in full goes.
+        // A timer fired: a buffer kept between reads goes, if nothing is in it.
         self.rx.release_if_idle();
-        let (open, closing) = self.timer_phase();
-        match self.tx.timers.due(now, open, closing) {
+        match self.tx.timers.due(now, self.tx.phase) {
             Due::Nothing => {}
             Due::AuthTimeout => {
                 self.tx.auth_timed_out();
@@ -280,14 +277,6 @@ impl<U> ServerConnection<U> {
                 self.tx.fail(ProtocolError::KeepaliveTimeout);
             }
         }
-    }
-
-    /// Whether the connection is open, and whether it waits for the peer's close
-    fn timer_phase(&self) -> (bool, bool) {
-        (
-            self.tx.phase == Phase::Open,
-            self.tx.phase == Phase::CloseSent,
-        )
     }
 
     /// Whether the connection is over; see [`Sender::is_closed`]

@@ -250,7 +250,7 @@ impl Receiver {
         } else {
             self.limits.max_small.min(self.limits.max_auth)
         };
-        let (want, lend) = match self.arrival {
+        let want = match self.arrival {
             Arrival::Payload {
                 offset, remaining, ..
             } if in_place && remaining <= limit => {
@@ -260,34 +260,30 @@ impl Receiver {
                     // after it, the read stops at its end: once it is handed out the
                     // buffer is empty and the next frame lands at the front, where
                     // it would otherwise be moved to.
-                    let stop = room - rest < READ_SIZE;
-                    (rest, if stop { rest } else { room })
-                } else {
-                    // Room to its end, so that it is handed out where it lands, up
-                    // to BURST_RESERVE_FACTOR times what has come of it: a header
-                    // alone cannot make the connection hold much.
-                    let want = rest
-                        .min(
-                            offset
-                                .max(MAX_HEADER_LEN)
-                                .saturating_mul(BURST_RESERVE_FACTOR),
-                        )
-                        .max(READ_SIZE);
-                    (want, 0)
+                    return self.lend(if room - rest < READ_SIZE { rest } else { room });
                 }
+                // Room to its end, so that it is handed out where it lands, up to
+                // BURST_RESERVE_FACTOR times what has come of it: a header alone
+                // cannot make the connection hold much.
+                rest.min(
+                    offset
+                        .max(MAX_HEADER_LEN)
+                        .saturating_mul(BURST_RESERVE_FACTOR),
+                )
+                .max(READ_SIZE)
             }
-            _ => (READ_SIZE, 0),
+            _ => READ_SIZE,
         };
-        let lend = if lend > 0 {
-            lend
-        } else {
-            self.make_room(want);
-            if self.buf.capacity() == 0 {
-                self.reserve_for_burst(None);
-            }
-            (self.buf.capacity() - self.buf.len()).max(want)
-        };
-        let spare = self.buf.spare(lend);
+        self.make_room(want);
+        if self.buf.capacity() == 0 {
+            self.reserve_for_burst(None);
+        }
+        self.lend((self.buf.capacity() - self.buf.len()).max(want))
+    }
+
+    /// The `n` bytes of room after the buffered ones, for a read
+    fn lend(&mut self, n: usize) -> &mut [u8] {
+        let spare = self.buf.spare(n);
         self.lent = spare.len();
         spare
     }
@@ -369,30 +365,34 @@ impl Receiver {
                 checked,
                 auth,
             } => {
-                let payload = match range {
-                    Some((start, end)) => Payload::in_place(&self.buf[start..end]),
-                    None => Payload::assembled(&mut self.msg),
+                let text = kind == MessageKind::Text;
+                // Text not checked as it came arrived whole in place: it is checked
+                // here, once, in cache right after unmasking, which also makes the
+                // `&str`. (An assembled message was checked piece by piece.)
+                let (payload, str) = match range {
+                    Some((start, end)) => {
+                        let bytes = &self.buf[start..end];
+                        let str = if text && !checked {
+                            match simdutf8::basic::from_utf8(bytes) {
+                                Ok(str) => Some(str),
+                                Err(_) => return Err(tx.fail(ProtocolError::InvalidUtf8)),
+                            }
+                        } else {
+                            None
+                        };
+                        (Payload::in_place(bytes), str)
+                    }
+                    None => (Payload::assembled(&mut self.msg), None),
                 };
                 self.work.add(payload.len() as u64);
-                match (auth, kind) {
-                    (true, _) => {
-                        let text = kind == MessageKind::Text;
-                        if text && !checked && simdutf8::basic::from_utf8(&payload).is_err() {
-                            return Err(tx.fail(ProtocolError::InvalidUtf8));
-                        }
-                        Event::AuthMessage {
-                            message: Secret::new(payload.into_ref()),
-                            text,
-                        }
-                    }
-                    (false, MessageKind::Binary) => Event::Binary(payload),
-                    (false, MessageKind::Text) if checked => Event::Text(Text::checked(payload)),
-                    // One check, in cache right after unmasking; it also makes the
-                    // `&str`.
-                    (false, MessageKind::Text) => match payload.into_text() {
-                        Some(text) => Event::Text(text),
-                        None => return Err(tx.fail(ProtocolError::InvalidUtf8)),
+                match (auth, str) {
+                    (true, _) => Event::AuthMessage {
+                        message: Secret::new(payload.into_ref()),
+                        text,
                     },
+                    (false, _) if !text => Event::Binary(payload),
+                    (false, Some(str)) => Event::Text(Text::from_str(str)),
+                    (false, None) => Event::Text(Text::checked(payload)),
                 }
             }
             EventAt::Chunk {

@@ -191,6 +191,16 @@ impl OutQueue {
         self.bytes.len() - self.taken + self.owned_len
     }
 
+    /// The pieces not yet taken, in order
+    fn chunks(&self) -> TransmitChunks<'_> {
+        TransmitChunks {
+            queue: self,
+            next: 0,
+            in_payload: false,
+            at: self.taken,
+        }
+    }
+
     pub(super) fn capacity(&self) -> usize {
         self.bytes.capacity()
             + self.owned.capacity() * core::mem::size_of::<(usize, Bytes)>()
@@ -494,12 +504,7 @@ impl Sender {
             return;
         }
         out.reserve(q.len());
-        for chunk in (TransmitChunks {
-            queue: q,
-            next: 0,
-            in_payload: false,
-            at: q.taken,
-        }) {
+        for chunk in q.chunks() {
             out.extend_from_slice(chunk);
         }
         q.owned.clear();
@@ -524,12 +529,7 @@ impl Sender {
     /// tx.consume_transmit(written);
     /// ```
     pub fn transmit_chunks(&self) -> TransmitChunks<'_> {
-        TransmitChunks {
-            queue: &self.queue,
-            next: 0,
-            in_payload: false,
-            at: self.queue.taken,
-        }
+        self.queue.chunks()
     }
 
     /// The first piece of the queued output, for a plain write straight from the

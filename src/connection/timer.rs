@@ -7,6 +7,7 @@
 
 use core::time::Duration;
 
+use super::send::Phase;
 use crate::config::{Config, Keepalive};
 use crate::time::Instant;
 
@@ -67,32 +68,25 @@ impl Timers {
         self.close = Some(now + self.close_timeout);
     }
 
-    /// The earliest deadline, if any applies
-    pub(super) fn next(&self, open: bool, closing: bool) -> Option<Instant> {
-        let mut next = None;
-        let mut add = |t: Option<Instant>| {
-            if let Some(t) = t {
-                next = Some(next.map_or(t, |n: Instant| n.min(t)));
-            }
-        };
-        if open || closing {
-            add(self.auth);
-        }
-        if closing {
-            add(self.close);
-        }
-        if open {
-            if let Some(k) = &self.keepalive {
-                add(Some(k.check));
-                add(k.ping.map(|p| p + k.config.timeout));
-            }
-        }
-        next
+    /// The earliest deadline, if any applies in `phase`
+    pub(super) fn next(&self, phase: Phase) -> Option<Instant> {
+        let (open, closing) = (phase == Phase::Open, phase == Phase::CloseSent);
+        let keepalive = self.keepalive.as_ref().filter(|_| open);
+        [
+            self.auth.filter(|_| open || closing),
+            self.close.filter(|_| closing),
+            keepalive.map(|k| k.check),
+            keepalive.and_then(|k| k.ping.map(|sent| sent + k.config.timeout)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// What is due at `now`; the keepalive timer re-arms itself, and counts a ping as
     /// sent when it returns `Due::Ping`
-    pub(super) fn due(&mut self, now: Instant, open: bool, closing: bool) -> Due {
+    pub(super) fn due(&mut self, now: Instant, phase: Phase) -> Due {
+        let (open, closing) = (phase == Phase::Open, phase == Phase::CloseSent);
         if (open || closing) && self.auth.is_some_and(|t| now >= t) {
             self.auth = None;
             return Due::AuthTimeout;
